@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inetkit-echo: mod_perl's EchoSocket as an inetd service. Echoes what the
+ * client sends, byte for byte and at once, until EOF or a blank line (only
+ * CR bytes before its LF), which is not echoed. --rfc862 echoes until EOF.
+ */
+#include <string.h>
+
+#include "../common/conn.h"
+
+static int rfc862;
+
+static const struct conf_opt options[] = {
+	{ "rfc862", CONF_FLAG, &rfc862, 0, 0, NULL, NULL, NULL,
+	    "plain RFC 862 echo: a blank line does not end the session", 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+};
+
+/* Writes n held-back CR bytes. */
+static int
+put_crs(struct io *io, size_t n)
+{
+	static const char crs[64] = "\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r"
+	    "\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r";
+	size_t k;
+
+	for (; n; n -= k) {
+		k = n < sizeof crs ? n : sizeof crs;
+		if (io_write(io, crs, k) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * At the start of a line, CR bytes are held back (as a count: no buffer can
+ * be filled) until the line proves blank (LF: the session ends) or not (any
+ * other byte: the CRs are echoed, then the rest of the line as it comes).
+ */
+static int
+process(struct conn *c)
+{
+	struct io *io = &c->io;
+	size_t held = 0;
+	int at_start = 1;
+	const char *buf, *p, *end, *lf;
+	ssize_t n;
+
+	if (rfc862) {
+		while ((n = io_read(io, &buf)) > 0)
+			if (io_write(io, buf, (size_t)n) < 0)
+				break;
+		return conn_end_status(c);
+	}
+	while ((n = io_read(io, &buf)) > 0) {
+		p = buf;
+		end = buf + n;
+		while (p < end) {
+			if (at_start) {
+				if (*p == '\r') {
+					held++;
+					p++;
+					continue;
+				}
+				if (*p == '\n')
+					return conn_end_status(c);
+				if (put_crs(io, held) < 0)
+					return conn_end_status(c);
+				held = 0;
+				at_start = 0;
+			}
+			lf = memchr(p, '\n', (size_t)(end - p));
+			if (!lf) {
+				if (io_write(io, p, (size_t)(end - p)) < 0)
+					return conn_end_status(c);
+				break;
+			}
+			if (io_write(io, p, (size_t)(lf + 1 - p)) < 0)
+				return conn_end_status(c);
+			p = lf + 1;
+			at_start = 1;
+		}
+	}
+	if (n == 0)
+		put_crs(io, held);	/* the unterminated last line, as sent */
+	return conn_end_status(c);
+}
+
+static const struct service echo = {
+	.name = "echo",
+	.summary = "Echo what the client sends until EOF or a blank line (mod_perl's EchoSocket).",
+	.options = options,
+	.process_connection = process,
+};
+
+int
+main(int argc, char **argv)
+{
+	return conn_main(&echo, argc, argv);
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "peer.h"
+
+#define REGEXMAX 1024
+
+/* Net::Server anchors every pattern: "10\..*" must match the whole address. */
+static int
+compile(regex_t *re, const char *pat, char *err, size_t errlen)
+{
+	char anchored[REGEXMAX + 8];
+	int r;
+
+	if (strlen(pat) > REGEXMAX) {
+		snprintf(err, errlen, "pattern longer than %d bytes", REGEXMAX);
+		return -1;
+	}
+	snprintf(anchored, sizeof anchored, "^(%s)$", pat);
+	r = regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
+	if (r != 0) {
+		char msg[128];
+
+		regerror(r, re, msg, sizeof msg);
+		snprintf(err, errlen, "bad pattern \"%.64s\": %s", pat, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+compile_list(regex_t *re, const char **src, size_t *n, const struct conf_list *l,
+    const char *what, char *err, size_t errlen)
+{
+	char msg[256];
+	size_t i;
+
+	for (i = 0; l && i < l->n; i++) {
+		if (compile(&re[i], l->v[i], msg, sizeof msg) < 0) {
+			snprintf(err, errlen, "option --%s: %s", what, msg);
+			return -1;
+		}
+		src[i] = l->v[i];
+		*n = i + 1;
+	}
+	return 0;
+}
+
+static int
+parse_cidrs(struct cidr *c, const char **src, size_t *n, const struct conf_list *l,
+    const char *what, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; l && i < l->n; i++) {
+		if (cidr_parse(&c[i], l->v[i]) < 0) {
+			snprintf(err, errlen, "option --%s: \"%.64s\" is not an address or CIDR block",
+			    what, l->v[i]);
+			return -1;
+		}
+		src[i] = l->v[i];
+		*n = i + 1;
+	}
+	return 0;
+}
+
+int
+acl_compile(struct acl *acl, const struct conf_list *allow, const struct conf_list *deny,
+    const struct conf_list *cidr_allow, const struct conf_list *cidr_deny,
+    char *err, size_t errlen)
+{
+	memset(acl, 0, sizeof *acl);
+	if (compile_list(acl->allow, acl->allow_src, &acl->nallow, allow, "allow", err, errlen) < 0
+	    || compile_list(acl->deny, acl->deny_src, &acl->ndeny, deny, "deny", err, errlen) < 0
+	    || parse_cidrs(acl->callow, acl->callow_src, &acl->ncallow, cidr_allow, "cidr-allow",
+		err, errlen) < 0
+	    || parse_cidrs(acl->cdeny, acl->cdeny_src, &acl->ncdeny, cidr_deny, "cidr-deny",
+		err, errlen) < 0) {
+		acl_free(acl);
+		return -1;
+	}
+	return 0;
+}
+
+int
+acl_empty(const struct acl *acl)
+{
+	return !acl->nallow && !acl->ndeny && !acl->ncallow && !acl->ncdeny;
+}
+
+void
+acl_free(struct acl *acl)
+{
+	size_t i;
+
+	for (i = 0; i < acl->nallow; i++)
+		regfree(&acl->allow[i]);
+	for (i = 0; i < acl->ndeny; i++)
+		regfree(&acl->deny[i]);
+	acl->nallow = acl->ndeny = 0;
+}
+
+static int
+regex_hit(const regex_t *re, const char *const *src, size_t n, const struct peer *p,
+    const char *kind, char rule[ACL_RULEMAX])
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (regexec(&re[i], p->remote_ip, 0, NULL, 0) == 0
+		    || (p->host[0] && regexec(&re[i], p->host, 0, NULL, 0) == 0)) {
+			snprintf(rule, ACL_RULEMAX, "%s %.*s", kind, ACL_RULEMAX - 16, src[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+cidr_hit(const struct cidr *c, const char *const *src, size_t n, const struct peer *p,
+    const char *kind, char rule[ACL_RULEMAX])
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (cidr_match(&c[i], &p->remote)) {
+			snprintf(rule, ACL_RULEMAX, "%s %s", kind, src[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Net::Server's order: no rule allows; a deny match refuses; then an allow
+ * match is required, so deny rules alone refuse everyone (as Net::Server's
+ * allow_deny does). A client with no known address matches no rule.
+ */
+enum acl_verdict
+acl_check(const struct acl *acl, const struct peer *p, char rule[ACL_RULEMAX])
+{
+	int known = p->has_remote;
+
+	if (acl_empty(acl)) {
+		snprintf(rule, ACL_RULEMAX, "no rules");
+		return ACL_ALLOW_DEFAULT;
+	}
+	if (known && (regex_hit(acl->deny, acl->deny_src, acl->ndeny, p, "deny", rule)
+	    || cidr_hit(acl->cdeny, acl->cdeny_src, acl->ncdeny, p, "cidr-deny", rule)))
+		return ACL_DENY;
+	if (known && (regex_hit(acl->allow, acl->allow_src, acl->nallow, p, "allow", rule)
+	    || cidr_hit(acl->callow, acl->callow_src, acl->ncallow, p, "cidr-allow", rule)))
+		return ACL_ALLOW;
+	snprintf(rule, ACL_RULEMAX, "no allow rule matched");
+	return ACL_DENY_NOMATCH;
+}
+
+int
+acl_refused(enum acl_verdict v)
+{
+	return v == ACL_DENY || v == ACL_DENY_NOMATCH;
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+
+#define INETKIT_VERSION "0.1.0"
+#define SD_LISTEN_FDS_START 3
+
+static struct conn_settings settings = {
+	.log_level = LOG_LVL_NOTICE,
+	.idle_timeout = 60,
+	.max_line = 8192,
+};
+
+static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", NULL };
+
+static const struct conf_opt common_opts[] = {
+	{ "conf-file", CONF_STR, &settings.conf_file, 0, 0, NULL, NULL, "FILE",
+	    "read options from FILE (same keys, one per line)", 0 },
+	{ "log", CONF_STR, &settings.log, 0, 0, NULL, NULL, "SINK",
+	    "syslog, journal, stderr or an absolute FILE path (default: detected)", 0 },
+	{ "log-level", CONF_UINT, &settings.log_level, 0, 4, NULL, NULL, "N",
+	    "0 err, 1 warning, 2 notice, 3 info, 4 debug (default 2)", 0 },
+	{ "allow", CONF_LIST, &settings.allow, 0, 0, NULL, NULL, "REGEX",
+	    "allow clients whose address or host matches (anchored ERE)", 0 },
+	{ "deny", CONF_LIST, &settings.deny, 0, 0, NULL, NULL, "REGEX",
+	    "refuse clients whose address or host matches", 0 },
+	{ "cidr-allow", CONF_LIST, &settings.cidr_allow, 0, 0, NULL, NULL, "CIDR",
+	    "allow clients in this IPv4 or IPv6 block", 0 },
+	{ "cidr-deny", CONF_LIST, &settings.cidr_deny, 0, 0, NULL, NULL, "CIDR",
+	    "refuse clients in this IPv4 or IPv6 block", 0 },
+	{ "reverse-lookups", CONF_CHOICE, &settings.reverse_lookups, 0, 0, rev_choices, NULL,
+	    "[double]", "match host names too; double: only forward-confirmed names", 1 },
+	{ "idle-timeout", CONF_UINT, &settings.idle_timeout, 0, 86400, NULL, NULL, "SECS",
+	    "end the session after SECS without progress; 0 never (default 60)", 0 },
+	{ "session-timeout", CONF_UINT, &settings.session_timeout, 0, 604800, NULL, NULL, "SECS",
+	    "end the session SECS after it began; 0 never (default 0)", 0 },
+	{ "max-line", CONF_UINT, &settings.max_line, 1, IO_MAXLINE_MAX, NULL, NULL, "BYTES",
+	    "longest line held whole (default 8192)", 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+};
+
+static void
+usage(const struct service *svc, const struct conf_opt *const *tabs, size_t ntabs)
+{
+	dprintf(1, "usage: inetkit-%s [OPTION...]%s%s\n%s\n\nOptions:\n", svc->name,
+	    svc->operands ? " " : "", svc->operands ? svc->operands : "", svc->summary);
+	conf_usage(tabs, ntabs, 1);
+	dprintf(1, "  %-28s %s\n  %-28s %s\n", "--help", "show this help and exit", "--version",
+	    "show the version and exit");
+	dprintf(1, "\nExit status: 0 served, 1 refused, 100 usage or bad configuration,\n"
+	    "111 system or temporary failure. See inetkit-%s(8) and inetkit.conf(5).\n",
+	    svc->name);
+}
+
+static int
+open_log(void)
+{
+	const char *l = settings.log;
+	enum log_sink s;
+
+	if (!l)
+		return 0;
+	if (strcmp(l, "syslog") == 0)
+		s = LOG_SINK_SYSLOG;
+	else if (strcmp(l, "journal") == 0)
+		s = LOG_SINK_JOURNAL;
+	else if (strcmp(l, "stderr") == 0)
+		s = LOG_SINK_STDERR;
+	else if (l[0] == '/')
+		s = LOG_SINK_FILE;
+	else {
+		log_msg(LOG_LVL_ERR, "fatal: option --log: \"%.64s\" is not syslog, journal, stderr "
+		    "or an absolute file path", l);
+		return -1;
+	}
+	if (log_open(s, l, -1) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: option --log: unable to open %s: %s", l,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Where the client is. systemd without StandardInput=socket passes it as
+ * fd 3 with LISTEN_PID/LISTEN_FDS (sd_listen_fds(3)); the protocol is three
+ * environment variables, so it needs no libsystemd at start-up. Otherwise the
+ * client is on stdin/stdout, as inetd, xinetd, tcpserver and a pipe give it.
+ */
+static int
+activation_fd(int *fd)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	unsigned long p, n;
+	int listening = 0;
+	socklen_t len = sizeof listening;
+
+	*fd = 0;
+	if (!pid || !fds || conf_uint(pid, 1, (unsigned long)-1, &p) < 0
+	    || p != (unsigned long)getpid())
+		return 0;
+	if (conf_uint(fds, 0, 1024, &n) < 0 || n != 1) {
+		log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%.16s: expected exactly one connection "
+		    "(use Accept=yes)", fds);
+		return -1;
+	}
+	if (getsockopt(SD_LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0
+	    && listening) {
+		log_msg(LOG_LVL_ERR, "fatal: fd 3 is a listening socket: this build serves one "
+		    "connection per process (use Accept=yes)");
+		return -1;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	*fd = SD_LISTEN_FDS_START;
+	return 0;
+}
+
+void
+conn_set_user(struct conn *c, const char *user, size_t len)
+{
+	log_escape(c->user, user, len);
+}
+
+/* A client that leaves, resets or idles out ends the session normally. */
+int
+conn_end_status(const struct conn *c)
+{
+	return c->io.end == IO_ERROR ? EXIT_TEMP : EXIT_SERVED;
+}
+
+static void
+log_record(struct conn *c, int status)
+{
+	char dur[32], in[24], out[24], st[8], local[ADDR_STRMAX + PEER_PORTMAX + 4];
+	const char *peer = peer_str(&c->peer);
+	struct timespec now;
+	double secs;
+	int lvl;
+	const char *end = io_end_name(c->io.end);
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - c->start.tv_sec) + (now.tv_nsec - c->start.tv_nsec) / 1e9;
+	snprintf(dur, sizeof dur, "%.3f", secs);
+	snprintf(in, sizeof in, "%llu", (unsigned long long)c->io.bytes_in);
+	snprintf(out, sizeof out, "%llu", (unsigned long long)c->io.bytes_out);
+	snprintf(st, sizeof st, "%d", status);
+	if (c->peer.has_local)
+		snprintf(local, sizeof local, c->peer.local.family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+		    c->peer.local_ip, c->peer.local_port);
+	else
+		snprintf(local, sizeof local, "-");
+	if (status == EXIT_SERVED && (c->io.end == IO_OK || c->io.end == IO_EOF
+	    || c->io.end == IO_RESET))
+		lvl = LOG_LVL_INFO;
+	else if (status == EXIT_TEMP)
+		lvl = LOG_LVL_ERR;
+	else
+		lvl = LOG_LVL_NOTICE;
+	{
+		const struct log_field f[] = {
+			{ "INETKIT_PEER", peer }, { "INETKIT_LOCAL", local },
+			{ "INETKIT_VERDICT", c->verdict }, { "INETKIT_RULE", c->rule },
+			{ "INETKIT_USER", c->user[0] ? c->user : "-" },
+			{ "INETKIT_BYTES_IN", in }, { "INETKIT_BYTES_OUT", out },
+			{ "INETKIT_DURATION", dur }, { "INETKIT_STATUS", st },
+			{ "INETKIT_END", end },
+		};
+
+		log_fields(lvl, f, sizeof f / sizeof f[0],
+		    "%s peer=%s local=%s rule=\"%s\" user=%s in=%s out=%s duration=%ss "
+		    "status=%s end=%s%s%s", c->verdict, peer, local, c->rule,
+		    c->user[0] ? c->user : "-", in, out, dur, st, end,
+		    c->io.err ? ": " : "", c->io.err ? strerror(c->io.err) : "");
+	}
+}
+
+static enum conn_verdict
+default_pre_connection(struct conn *c)
+{
+	return acl_refused(c->access) ? CONN_REFUSE : CONN_ACCEPT;
+}
+
+static int
+push_filters(struct filter_chain *ch, const struct filter *const *f)
+{
+	for (; f && *f; f++)
+		if (filter_push(ch, *f) < 0)
+			return -1;
+	return 0;
+}
+
+int
+conn_main(const struct service *svc, int argc, char **argv)
+{
+	static char ident[64];
+	const struct conf_opt *tabs[2] = { common_opts, svc->options };
+	struct conf_error cerr;
+	static struct conn c;
+	char err[256];
+	int help, version, first, status;
+
+	clock_gettime(CLOCK_MONOTONIC, &c.start);
+	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
+	log_init(ident);
+	signal(SIGPIPE, SIG_IGN);
+	c.svc = svc;
+	c.set = &settings;
+	c.verdict = "served";
+
+	first = conf_parse(tabs, 2, argc, argv, &help, &version, &cerr);
+	if (first < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: %s", cerr.msg);
+		return EXIT_USAGE;
+	}
+	if (help) {
+		usage(svc, tabs, 2);
+		return EXIT_SERVED;
+	}
+	if (version) {
+		dprintf(1, "inetkit-%s %s\n", svc->name, INETKIT_VERSION);
+		return EXIT_SERVED;
+	}
+	c.argc = argc - first;
+	c.argv = argv + first;
+	if (c.argc < svc->min_operands || (!svc->operands && c.argc > 0)) {
+		log_msg(LOG_LVL_ERR, "fatal: usage: inetkit-%s [OPTION...]%s%s (see --help)",
+		    svc->name, svc->operands ? " " : "", svc->operands ? svc->operands : "");
+		return EXIT_USAGE;
+	}
+	log_set_level((int)settings.log_level);
+	if (open_log() < 0)
+		return EXIT_USAGE;
+	if (acl_compile(&c.acl, &settings.allow, &settings.deny, &settings.cidr_allow,
+	    &settings.cidr_deny, err, sizeof err) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: %s", err);
+		return EXIT_USAGE;
+	}
+	if (activation_fd(&c.conn_fd) < 0)
+		return EXIT_USAGE;
+
+	if (peer_identify(&c.peer, c.conn_fd) < 0) {
+		log_msg(LOG_LVL_ERR, "unable to identify the client: %s", strerror(errno));
+		return EXIT_TEMP;
+	}
+	if (settings.reverse_lookups != REV_NO)
+		peer_lookup_host(&c.peer, settings.reverse_lookups == REV_DOUBLE);
+	c.access = acl_check(&c.acl, &c.peer, c.rule);
+	if (io_init(&c.io, c.conn_fd, c.conn_fd == 0 ? 1 : c.conn_fd, settings.max_line,
+	    (unsigned)settings.idle_timeout) < 0) {
+		log_msg(LOG_LVL_ERR, "unable to set up the connection: %s", strerror(errno));
+		return EXIT_TEMP;
+	}
+	if ((svc->pre_connection ? svc->pre_connection : default_pre_connection)(&c)
+	    == CONN_REFUSE) {
+		c.verdict = "refused";
+		if (svc->refusal) {
+			io_puts(&c.io, svc->refusal);
+			io_close(&c.io);
+		}
+		log_record(&c, EXIT_REFUSED);
+		return EXIT_REFUSED;
+	}
+	if (push_filters(&c.io.ofilters, svc->output_filters) < 0
+	    || push_filters(&c.io.ifilters, svc->input_filters) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: more than %d filters", FILTER_MAX);
+		return EXIT_USAGE;
+	}
+	io_session_timeout((unsigned)settings.session_timeout);
+	status = svc->process_connection(&c);
+	if (io_close(&c.io) < 0 && status == EXIT_SERVED)
+		status = conn_end_status(&c);
+	log_record(&c, status);
+	return status;
+}

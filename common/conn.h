@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef INETKIT_CONN_H
+#define INETKIT_CONN_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "acl.h"
+#include "conf.h"
+#include "io.h"
+#include "log.h"
+#include "peer.h"
+
+/*
+ * The connection cycle (DESIGN.md): configure, identify the client, run the
+ * pre-connection check, process the connection through the filter chain,
+ * then log one record. A program describes itself in a struct service and
+ * hands it to conn_main(), which returns the exit status.
+ */
+enum {
+	EXIT_SERVED = 0,
+	EXIT_REFUSED = 1,
+	EXIT_USAGE = 100,
+	EXIT_TEMP = 111,
+	EXIT_EXEC = 126,
+	EXIT_NOTFOUND = 127,
+};
+
+/* What the pre-connection step decides. */
+enum conn_verdict { CONN_ACCEPT, CONN_REFUSE };
+
+enum rev_lookup { REV_NO, REV_YES, REV_DOUBLE };
+
+/* The options every program has (inetkit.conf(5)). */
+struct conn_settings {
+	const char *conf_file;
+	const char *log;
+	unsigned long log_level;
+	struct conf_list allow, deny, cidr_allow, cidr_deny;
+	int reverse_lookups;		/* enum rev_lookup */
+	unsigned long idle_timeout, session_timeout, max_line;
+};
+
+struct conn {
+	const struct service *svc;
+	struct conn_settings *set;
+	struct io io;
+	struct peer peer;
+	struct acl acl;
+	enum acl_verdict access;	/* the address rules' verdict */
+	char rule[ACL_RULEMAX];		/* the rule that decided, for the log */
+	const char *verdict;		/* "served", "refused", ... for the log */
+	char user[LOG_ESCBUF];		/* escaped user name, for the log */
+	int conn_fd;
+	int argc;			/* operands after the options */
+	char **argv;
+	struct timespec start;
+};
+
+struct service {
+	const char *name;		/* "echo": logs as inetkit-echo */
+	const char *operands;		/* for --help, e.g. "LIST PROGRAM [ARGS...]" */
+	const char *summary;
+	const struct conf_opt *options;	/* the program's own, NULL-name-terminated */
+	int min_operands;
+	/* Before any byte is read; may look at c->access. NULL: refuse on deny. */
+	enum conn_verdict (*pre_connection)(struct conn *c);
+	/* Serves the client; returns the exit status. */
+	int (*process_connection)(struct conn *c);
+	const struct filter *const *output_filters;	/* NULL-terminated or NULL */
+	const struct filter *const *input_filters;
+	const char *refusal;		/* sent to a refused client, or NULL */
+};
+
+int conn_main(const struct service *svc, int argc, char **argv);
+void conn_set_user(struct conn *c, const char *user, size_t len);
+int conn_end_status(const struct conn *c);
+
+#endif

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "io.h"
+
+/* After the last reply, how long and how much to drain so the close is a FIN, not a RST. */
+#define LINGER_MS 1000
+#define LINGER_BYTES (256 * 1024)
+
+static volatile sig_atomic_t session_over;
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	session_over = 1;
+}
+
+/*
+ * The session timeout is one alarm for the whole process; its handler has no
+ * SA_RESTART, so a blocked read or write returns EINTR and sees the flag.
+ */
+void
+io_session_timeout(unsigned seconds)
+{
+	struct sigaction sa;
+
+	if (!seconds)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(seconds);
+}
+
+static int
+is_socket(int fd)
+{
+	int type;
+	socklen_t len = sizeof type;
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+static void
+set_timeo(int fd, int opt, unsigned seconds)
+{
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+static int
+sink_out(void *ctx, const char *buf, size_t len);
+static int
+sink_in(void *ctx, const char *buf, size_t len);
+
+int
+io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
+{
+	memset(io, 0, sizeof *io);
+	io->rfd = rfd;
+	io->wfd = wfd;
+	io->max_line = max_line;
+	io->idle_timeout = idle_timeout;
+	io->in_cap = max_line + IO_BUFSIZE;
+	io->in = malloc(io->in_cap);
+	if (!io->in)
+		return -1;
+	io->rsock = is_socket(rfd);
+	io->wsock = rfd == wfd ? io->rsock : is_socket(wfd);
+	/*
+	 * On a socket the idle timeout costs no system call per read: the
+	 * kernel ends a read or write that makes no progress for that long.
+	 */
+	if (idle_timeout && io->rsock)
+		set_timeo(rfd, SO_RCVTIMEO, idle_timeout);
+	if (idle_timeout && io->wsock)
+		set_timeo(wfd, SO_SNDTIMEO, idle_timeout);
+	io->ofilters.sink = sink_out;
+	io->ofilters.sink_ctx = io;
+	io->ifilters.sink = sink_in;
+	io->ifilters.sink_ctx = io;
+	return 0;
+}
+
+void
+io_free(struct io *io)
+{
+	free(io->in);
+	io->in = NULL;
+}
+
+static int
+fail(struct io *io, enum io_end end, int err)
+{
+	if (io->end == IO_OK) {
+		io->end = end;
+		io->err = err;
+	}
+	return -1;
+}
+
+/* Maps a failed read or write to the reason the stream ended. */
+static int
+fail_errno(struct io *io, int err)
+{
+	switch (err) {
+	case EAGAIN:
+		return fail(io, IO_IDLE, err);
+	case EPIPE:
+	case ECONNRESET:
+	case ENOTCONN:
+		return fail(io, IO_RESET, err);
+	case EINTR:
+		return fail(io, IO_SESSION, err);
+	default:
+		return fail(io, IO_ERROR, err);
+	}
+}
+
+/* Waits for fd when the kernel cannot time the call for us (pipes, terminals). */
+static int
+wait_fd(struct io *io, int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	for (;;) {
+		if (session_over)
+			return fail(io, IO_SESSION, ETIMEDOUT);
+		r = poll(&p, 1, (int)io->idle_timeout * 1000);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return fail(io, IO_IDLE, ETIMEDOUT);
+		if (errno != EINTR)
+			return fail_errno(io, errno);
+	}
+}
+
+static ssize_t
+raw_read(struct io *io, char *buf, size_t len)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (session_over)
+			return fail(io, IO_SESSION, ETIMEDOUT);
+		if (io->idle_timeout && !io->rsock && wait_fd(io, io->rfd, POLLIN) < 0)
+			return -1;
+		n = read(io->rfd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR && !session_over)
+			continue;
+		return fail_errno(io, errno);
+	}
+}
+
+static int
+write_all(struct io *io, const char *buf, size_t len)
+{
+	ssize_t n;
+	size_t chunk;
+
+	if (io->end != IO_OK)
+		return -1;
+	while (len) {
+		if (session_over)
+			return fail(io, IO_SESSION, ETIMEDOUT);
+		chunk = len;
+		if (io->wsock) {
+			n = send(io->wfd, buf, chunk, MSG_NOSIGNAL);
+		} else {
+			/* A pipe may take only PIPE_BUF bytes without blocking. */
+			if (io->idle_timeout) {
+				if (wait_fd(io, io->wfd, POLLOUT) < 0)
+					return -1;
+				if (chunk > PIPE_BUF)
+					chunk = PIPE_BUF;
+			}
+			n = write(io->wfd, buf, chunk);
+		}
+		if (n < 0) {
+			if (errno == EINTR && !session_over)
+				continue;
+			return fail_errno(io, errno);
+		}
+		buf += n;
+		len -= (size_t)n;
+		io->bytes_out += (uint64_t)n;
+	}
+	return 0;
+}
+
+int
+io_flush(struct io *io)
+{
+	size_t n = io->out_len;
+
+	io->out_len = 0;
+	return n ? write_all(io, io->out, n) : 0;
+}
+
+static int
+sink_out(void *ctx, const char *buf, size_t len)
+{
+	struct io *io = ctx;
+	size_t n;
+
+	while (len) {
+		if (io->out_len == 0 && len >= sizeof io->out)
+			return write_all(io, buf, len);
+		n = sizeof io->out - io->out_len;
+		if (n > len)
+			n = len;
+		memcpy(io->out + io->out_len, buf, n);
+		io->out_len += n;
+		buf += n;
+		len -= n;
+		if (io->out_len == sizeof io->out && io_flush(io) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+io_write(struct io *io, const void *buf, size_t len)
+{
+	if (io->end != IO_OK)
+		return -1;
+	return len ? filter_pass(&io->ofilters, 0, buf, len) : 0;
+}
+
+int
+io_puts(struct io *io, const char *s)
+{
+	return io_write(io, s, strlen(s));
+}
+
+static int
+sink_in(void *ctx, const char *buf, size_t len)
+{
+	struct io *io = ctx;
+	size_t end = io->in_off + io->in_len;
+
+	if (len > io->in_cap - end) {
+		errno = ENOBUFS;	/* an input filter broke its contract */
+		return -1;
+	}
+	memcpy(io->in + end, buf, len);
+	io->in_len += len;
+	return 0;
+}
+
+/*
+ * Reads once more from the client into the input buffer, flushing pending
+ * output first. Returns the bytes added, 0 at end of input, -1 when the
+ * stream ended otherwise (io->end says why).
+ */
+int
+io_fill(struct io *io)
+{
+	char tmp[16384];
+	size_t room;
+	ssize_t n;
+
+	if (io->end != IO_OK)
+		return io->end == IO_EOF ? 0 : -1;
+	if (io_flush(io) < 0)
+		return -1;
+	if (io->in_len == 0)
+		io->in_off = 0;
+	else if (io->in_off + io->in_len > io->in_cap - IO_BUFSIZE / 2) {
+		memmove(io->in, io->in + io->in_off, io->in_len);
+		io->in_off = 0;
+	}
+	room = io->in_cap - io->in_off - io->in_len;
+	if (io->ifilters.n == 0) {
+		n = raw_read(io, io->in + io->in_off + io->in_len, room);
+		if (n > 0)
+			io->in_len += (size_t)n;
+	} else {
+		n = raw_read(io, tmp, room < sizeof tmp ? room : sizeof tmp);
+		if (n >= 0 && filter_pass(&io->ifilters, 0, tmp, (size_t)n) < 0)
+			return fail(io, IO_ERROR, errno);
+	}
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		fail(io, IO_EOF, 0);
+		return 0;
+	}
+	io->bytes_in += (uint64_t)n;
+	return (int)n;
+}
+
+/* Whatever input there is, at most one read's worth; 0 at EOF, -1 on other ends. */
+ssize_t
+io_read(struct io *io, const char **buf)
+{
+	ssize_t n;
+	int r;
+
+	if (io->in_len == 0 && (r = io_fill(io)) <= 0)
+		return r;
+	*buf = io->in + io->in_off;
+	n = (ssize_t)io->in_len;
+	io->in_off += io->in_len;
+	io->in_len = 0;
+	return n;
+}
+
+/*
+ * The next line, ending at LF. A line longer than max_line comes in pieces
+ * of max_line bytes (IO_LINE_PIECE), so no line is ever lost or held whole.
+ * The line stays valid until the next call. Returns the kind, 0 at end of
+ * input, -1 when the stream ended otherwise.
+ */
+int
+io_getline(struct io *io, const char **line, size_t *len)
+{
+	size_t scanned = 0, lim;
+	char *p, *lf;
+	int r;
+
+	for (;;) {
+		p = io->in + io->in_off;
+		lim = io->in_len < io->max_line ? io->in_len : io->max_line;
+		lf = scanned < lim ? memchr(p + scanned, '\n', lim - scanned) : NULL;
+		if (lf) {
+			*len = (size_t)(lf - p) + 1;
+			r = IO_LINE_FULL;
+			break;
+		}
+		scanned = lim;
+		if (io->in_len >= io->max_line) {
+			*len = io->max_line;
+			r = IO_LINE_PIECE;
+			break;
+		}
+		r = io_fill(io);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			if (io->in_len == 0)
+				return 0;
+			*len = io->in_len;
+			r = IO_LINE_LAST;
+			break;
+		}
+	}
+	*line = io->in + io->in_off;
+	io->in_off += *len;
+	io->in_len -= *len;
+	return r;
+}
+
+/*
+ * Flushes, then ends the session cleanly: a socket gets a FIN after the last
+ * byte, and unread input is drained briefly so the kernel does not answer it
+ * with a RST that could destroy the reply in flight.
+ */
+int
+io_close(struct io *io)
+{
+	char tmp[4096];
+	size_t drained = 0;
+	ssize_t n;
+	int r = io_flush(io);
+
+	if (!io->wsock || (io->end != IO_OK && io->end != IO_EOF) || r < 0)
+		return r;
+	shutdown(io->wfd, SHUT_WR);
+	if (io->end == IO_EOF || !io->rsock)
+		return r;
+	set_timeo(io->rfd, SO_RCVTIMEO, 0);
+	while (drained < LINGER_BYTES) {
+		struct pollfd p = { .fd = io->rfd, .events = POLLIN };
+
+		if (poll(&p, 1, LINGER_MS) <= 0)
+			break;
+		n = recv(io->rfd, tmp, sizeof tmp, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+	return r;
+}
+
+const char *
+io_end_name(enum io_end e)
+{
+	static const char *const names[] = { "ok", "eof", "idle timeout", "session timeout",
+	    "reset", "error" };
+
+	return names[e];
+}

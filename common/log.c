@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_MSGMAX 2048
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+static const char *ident = "inetkit";
+static int level = LOG_LVL_NOTICE;
+static enum log_sink sink = LOG_SINK_STDERR;
+static int file_fd = -1;
+static int journal_fd = -1;
+static int syslog_open;
+
+static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+static const char *const level_name[] = { "error", "warning", "notice", "info", "debug" };
+
+/* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to stderr. */
+static int
+stderr_is_journal(const struct stat *st)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	return (unsigned long long)st->st_dev == dev && (unsigned long long)st->st_ino == ino;
+}
+
+/*
+ * Under inetd, xinetd and systemd with StandardError=socket, fd 2 is the
+ * client's socket: a log line there would go to the client. So a socket on
+ * fd 2 (or no fd 2 at all) means syslog, unless systemd says it is the
+ * journal's stream.
+ */
+static enum log_sink
+detect(void)
+{
+	struct stat st;
+
+	if (fstat(2, &st) < 0)
+		return LOG_SINK_SYSLOG;
+	if (stderr_is_journal(&st))
+		return LOG_SINK_JOURNAL;
+	if (S_ISSOCK(st.st_mode))
+		return LOG_SINK_SYSLOG;
+	return LOG_SINK_STDERR;
+}
+
+void
+log_init(const char *name)
+{
+	ident = name;
+	sink = detect();
+}
+
+int
+log_open(enum log_sink s, const char *path, int conn_fd)
+{
+	(void)conn_fd;
+	if (s == LOG_SINK_AUTO) {
+		sink = detect();
+		return 0;
+	}
+	if (s == LOG_SINK_FILE) {
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+		if (fd < 0)
+			return -1;
+		if (file_fd >= 0)
+			close(file_fd);
+		file_fd = fd;
+	}
+	sink = s;
+	return 0;
+}
+
+void
+log_set_level(int l)
+{
+	level = l;
+}
+
+int
+log_level(void)
+{
+	return level;
+}
+
+enum log_sink
+log_current_sink(void)
+{
+	return sink;
+}
+
+const char *
+log_sink_name(enum log_sink s)
+{
+	static const char *const names[] = { "auto", "stderr", "syslog", "journal", "file" };
+
+	return names[s];
+}
+
+/* %XX for control bytes, DEL, non-ASCII and '%' itself; at most LOG_ESCMAX input bytes. */
+const char *
+log_escape(char out[LOG_ESCBUF], const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	for (i = 0; i < len && i < LOG_ESCMAX; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '%') {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	if (i < len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+write_fd(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+to_stream(int fd, int lvl, const char *msg, int stamp)
+{
+	char line[LOG_MSGMAX + 128];
+	char ts[32] = "";
+	int n;
+
+	if (stamp) {
+		time_t t = time(NULL);
+		struct tm tm;
+
+		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S%z ", localtime_r(&t, &tm));
+	}
+	n = snprintf(line, sizeof line, "%s%s[%ld]: %s: %s\n", ts, ident, (long)getpid(),
+	    level_name[lvl], msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	write_fd(fd, line, (size_t)n);
+}
+
+/* systemd's native journal protocol: one datagram of KEY=value lines. */
+static int
+to_journal(int lvl, const struct log_field *f, size_t nf, const char *msg)
+{
+	static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+	char buf[LOG_MSGMAX * 2 + 512];
+	size_t i, o = 0;
+	int n;
+
+	if (journal_fd < 0)
+		journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (journal_fd < 0)
+		return -1;
+	n = snprintf(buf, sizeof buf, "PRIORITY=%d\nSYSLOG_FACILITY=3\nSYSLOG_IDENTIFIER=%s\n"
+	    "MESSAGE=%s\n", syslog_prio[lvl], ident, msg);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return -1;
+	o = (size_t)n;
+	for (i = 0; i < nf; i++) {
+		n = snprintf(buf + o, sizeof buf - o, "%s=%s\n", f[i].key, f[i].value);
+		if (n < 0 || (size_t)n >= sizeof buf - o)
+			break;
+		o += (size_t)n;
+	}
+	return sendto(journal_fd, buf, o, MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+	    sizeof sa) < 0 ? -1 : 0;
+}
+
+static void
+emit(int lvl, const struct log_field *f, size_t nf, const char *msg)
+{
+	int saved = errno;
+
+	switch (sink) {
+	case LOG_SINK_JOURNAL:
+		if (to_journal(lvl, f, nf, msg) == 0)
+			break;
+		/* The journal stream on fd 2 still reaches the journal. */
+		to_stream(2, lvl, msg, 0);
+		break;
+	case LOG_SINK_SYSLOG:
+		if (!syslog_open) {
+			openlog(ident, LOG_PID, LOG_DAEMON);
+			syslog_open = 1;
+		}
+		syslog(syslog_prio[lvl], "%s", msg);
+		break;
+	case LOG_SINK_FILE:
+		to_stream(file_fd, lvl, msg, 1);
+		break;
+	default:
+		to_stream(2, lvl, msg, 0);
+		break;
+	}
+	errno = saved;
+}
+
+void
+log_fields(int lvl, const struct log_field *f, size_t nf, const char *fmt, ...)
+{
+	char msg[LOG_MSGMAX];
+	va_list ap;
+
+	if (lvl > level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	emit(lvl, f, nf, msg);
+}
+
+void
+log_msg(int lvl, const char *fmt, ...)
+{
+	char msg[LOG_MSGMAX];
+	va_list ap;
+
+	if (lvl > level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	emit(lvl, NULL, 0, msg);
+}

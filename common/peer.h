@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef INETKIT_PEER_H
+#define INETKIT_PEER_H
+
+#include <sys/types.h>
+
+#include "addr.h"
+
+/* Where the client's identity came from, in DESIGN.md's order. */
+enum peer_source {
+	PEER_UNKNOWN,
+	PEER_PROXY,		/* PROXY protocol header from a trusted proxy */
+	PEER_UCSPI,		/* PROTO / <PROTO>REMOTEIP from an upstream wrapper */
+	PEER_SOCKET,		/* getpeername on the connection */
+	PEER_ENV,		/* REMOTE_ADDR / REMOTE_HOST for a non-socket */
+};
+
+#define PEER_PORTMAX 6
+#define PEER_HOSTMAX 256
+
+struct peer {
+	enum peer_source source;
+	int family;			/* AF_INET, AF_INET6, AF_UNIX or AF_UNSPEC */
+	struct addr remote, local;	/* valid when has_remote / has_local */
+	int has_remote, has_local;
+	char remote_ip[ADDR_STRMAX], local_ip[ADDR_STRMAX];	/* "" if unknown */
+	char remote_port[PEER_PORTMAX], local_port[PEER_PORTMAX];
+	char host[PEER_HOSTMAX];	/* reverse lookup result, "" if none */
+	int has_cred;			/* AF_UNIX peer credentials */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+int peer_identify(struct peer *p, int fd);
+int peer_lookup_host(struct peer *p, int doublecheck);
+int peer_export(const struct peer *p);
+const char *peer_source_name(enum peer_source s);
+const char *peer_str(const struct peer *p);
+
+#endif
