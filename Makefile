@@ -37,6 +37,8 @@ LIBIO_SRC = common/addr.c common/acl.c common/conf.c common/conn.c common/die.c 
             common/filter.c common/io.c common/log.c common/peer.c
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
 PROGS     = echo lcecho
+# Each later program brings its own rules in mk/<prog>.mk (PROGS += ..., its link line).
+include $(wildcard mk/*.mk)
 BINS      = $(PROGS:%=$(BUILD)/%)
 
 all: $(BINS)
