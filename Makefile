@@ -58,14 +58,33 @@ $(BUILD)/libio.a: $(LIBIO_OBJ)
 $(BUILD)/echo $(BUILD)/lcecho: $(BUILD)/%: $(BUILD)/cmd/%.o $(BUILD)/libio.a
 	$(CC) $(STATIC_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libio.a
 
-# Tests install their own dependencies on a fresh Debian (tests/deps).
-test check: all
+# On a fresh Debian machine these install what they need first (tests/deps).
+test check:
 	tests/deps
-	BUILD=$(BUILD) bats --timing tests/
+	$(MAKE) all
+	BUILD=$(BUILD) tests/run-bats
 
-run: all
+run:
 	tests/deps run
+	$(MAKE) all
 	BUILD=$(BUILD) tests/run-services
+
+# The benchmark (bench/run): loopback only, bounded, about two minutes on 2 cores.
+BENCH_BINS = $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/mklist
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o $@ bench/loadgen.c
+$(BUILD)/bench/floor: bench/floor.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -static -o $@ bench/floor.c
+$(BUILD)/bench/mklist: bench/mklist.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ bench/mklist.c
+
+bench:
+	tests/deps bench
+	$(MAKE) all $(BENCH_BINS)
+	BUILD=$(BUILD) bench/run
 
 lint:
 	mandoc -T lint -W warning man/*.[0-9]
@@ -100,4 +119,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all test check run lint install install-units uninstall clean
+.PHONY: all test check run bench lint install install-units uninstall clean

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -72,10 +73,15 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 	io->wfd = wfd;
 	io->max_line = max_line;
 	io->idle_timeout = idle_timeout;
+	/*
+	 * Both buffers in one allocation, untouched until used: a connection
+	 * process's resident size is a cost paid once per connection.
+	 */
 	io->in_cap = max_line + IO_BUFSIZE;
-	io->in = malloc(io->in_cap);
+	io->in = malloc(io->in_cap + IO_BUFSIZE);
 	if (!io->in)
 		return -1;
+	io->out = io->in + io->in_cap;
 	io->rsock = is_socket(rfd);
 	io->wsock = rfd == wfd ? io->rsock : is_socket(wfd);
 	/*
@@ -97,13 +103,17 @@ void
 io_free(struct io *io)
 {
 	free(io->in);
-	io->in = NULL;
+	io->in = io->out = NULL;
 }
 
+/*
+ * The first end wins, except that EOF only closes the client's sending side:
+ * a later write may still fail, and that failure is the better reason.
+ */
 static int
 fail(struct io *io, enum io_end end, int err)
 {
-	if (io->end == IO_OK) {
+	if (io->end == IO_OK || (io->end == IO_EOF && end != IO_EOF)) {
 		io->end = end;
 		io->err = err;
 	}
@@ -167,13 +177,20 @@ raw_read(struct io *io, char *buf, size_t len)
 	}
 }
 
+/* Output may still go out after EOF: the reply to the client's last bytes. */
+static int
+writable(const struct io *io)
+{
+	return io->end == IO_OK || io->end == IO_EOF;
+}
+
 static int
 write_all(struct io *io, const char *buf, size_t len)
 {
 	ssize_t n;
 	size_t chunk;
 
-	if (io->end != IO_OK)
+	if (!writable(io))
 		return -1;
 	while (len) {
 		if (session_over)
@@ -219,16 +236,16 @@ sink_out(void *ctx, const char *buf, size_t len)
 	size_t n;
 
 	while (len) {
-		if (io->out_len == 0 && len >= sizeof io->out)
+		if (io->out_len == 0 && len >= IO_BUFSIZE)
 			return write_all(io, buf, len);
-		n = sizeof io->out - io->out_len;
+		n = IO_BUFSIZE - io->out_len;
 		if (n > len)
 			n = len;
 		memcpy(io->out + io->out_len, buf, n);
 		io->out_len += n;
 		buf += n;
 		len -= n;
-		if (io->out_len == sizeof io->out && io_flush(io) < 0)
+		if (io->out_len == IO_BUFSIZE && io_flush(io) < 0)
 			return -1;
 	}
 	return 0;
@@ -237,7 +254,7 @@ sink_out(void *ctx, const char *buf, size_t len)
 int
 io_write(struct io *io, const void *buf, size_t len)
 {
-	if (io->end != IO_OK)
+	if (!writable(io))
 		return -1;
 	return len ? filter_pass(&io->ofilters, 0, buf, len) : 0;
 }
@@ -375,6 +392,7 @@ int
 io_close(struct io *io)
 {
 	char tmp[4096];
+	struct timespec t0, now;
 	size_t drained = 0;
 	ssize_t n;
 	int r = io_flush(io);
@@ -384,11 +402,15 @@ io_close(struct io *io)
 	shutdown(io->wfd, SHUT_WR);
 	if (io->end == IO_EOF || !io->rsock)
 		return r;
-	set_timeo(io->rfd, SO_RCVTIMEO, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (drained < LINGER_BYTES) {
 		struct pollfd p = { .fd = io->rfd, .events = POLLIN };
+		long left;
 
-		if (poll(&p, 1, LINGER_MS) <= 0)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = LINGER_MS - (now.tv_sec - t0.tv_sec) * 1000
+		    - (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
 		n = recv(io->rfd, tmp, sizeof tmp, MSG_DONTWAIT);
 		if (n <= 0)

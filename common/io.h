@@ -40,7 +40,7 @@ struct io {
 	size_t max_line;
 	char *in;			/* max_line + IO_BUFSIZE bytes */
 	size_t in_cap, in_off, in_len;
-	char out[IO_BUFSIZE];
+	char *out;			/* IO_BUFSIZE bytes, after in */
 	size_t out_len;
 	struct filter_chain ifilters, ofilters;
 	uint64_t bytes_in, bytes_out;

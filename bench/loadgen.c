@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loadgen: the inetkit benchmark's client. Loopback and UNIX sockets only,
+ * and every loop is bounded in count and in time.
+ *
+ *   loadgen rtt  ADDR N            connect, send a line, read its echo, close; N times
+ *   loadgen rate ADDR C SECS       C clients doing rtt sessions for SECS seconds
+ *   loadgen bulk ADDR BYTES [lc]   one connection, BYTES through, echo verified (lc: lowered)
+ *   loadgen script ADDR N FILE     send FILE, read to EOF, N times (cmdserver sessions)
+ *   loadgen rss  ADDR PID          peak RSS (VmHWM, KiB) of PID's child serving one connection
+ *
+ * ADDR is 127.x.y.z:PORT, [::1]:PORT or a path to a UNIX socket. Prints
+ * "key=value" figures on one line; exits 1 on any wrong byte.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUNS_MAX 1000000
+#define CLIENTS_MAX 256
+#define SECS_MAX 600
+#define LINE "The quick brown fox jumps over the lazy dog\n"
+
+static struct sockaddr_storage target;
+static socklen_t target_len;
+
+static void
+fatal(const char *msg)
+{
+	fprintf(stderr, "loadgen: fatal: %s%s%s\n", msg, errno ? ": " : "",
+	    errno ? strerror(errno) : "");
+	exit(2);
+}
+
+static double
+now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Only loopback or a UNIX socket: this tool is never pointed at another host. */
+static void
+parse_addr(const char *s)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&target;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&target;
+	struct sockaddr_un *su = (struct sockaddr_un *)&target;
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+
+	memset(&target, 0, sizeof target);
+	if (s[0] == '/') {
+		if (strlen(s) >= sizeof su->sun_path)
+			fatal("socket path too long");
+		su->sun_family = AF_UNIX;
+		strcpy(su->sun_path, s);
+		target_len = sizeof *su;
+		return;
+	}
+	if (!colon || (hl = (size_t)(colon - s)) >= sizeof host)
+		fatal("address must be HOST:PORT or /path");
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1
+		    || !IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+			fatal("only [::1] is allowed for IPv6");
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)atoi(colon + 1));
+		target_len = sizeof *s6;
+		return;
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) != 1
+	    || (ntohl(s4->sin_addr.s_addr) >> 24) != 127)
+		fatal("only 127.0.0.0/8 is allowed for IPv4");
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((unsigned short)atoi(colon + 1));
+	target_len = sizeof *s4;
+}
+
+static int
+dial(void)
+{
+	int one = 1, fd = socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		fatal("socket");
+	if (connect(fd, (struct sockaddr *)&target, target_len) < 0)
+		fatal("connect");
+	if (target.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static void
+send_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			fatal("send");
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads exactly n bytes (or to EOF if n is 0); returns the count read. */
+static size_t
+recv_n(int fd, char *buf, size_t cap, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (n ? got < n : got < cap) {
+		r = recv(fd, buf + got, (n ? n : cap) - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+/* One session: connect, send a line, read the echo, close. Returns seconds. */
+static double
+rtt_once(void)
+{
+	char buf[sizeof LINE];
+	double t0 = now();
+	int fd = dial();
+
+	send_all(fd, LINE, sizeof LINE - 1);
+	if (recv_n(fd, buf, sizeof buf, sizeof LINE - 1) != sizeof LINE - 1
+	    || strncasecmp(buf, LINE, sizeof LINE - 1) != 0) {
+		errno = 0;
+		fatal("wrong echo");
+	}
+	close(fd);
+	return now() - t0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static long
+bounded(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*end || v < lo || v > hi) {
+		errno = 0;
+		fprintf(stderr, "loadgen: %s must be %ld..%ld\n", what, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static void
+report_times(double *t, long n, double wall)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp_double);
+	printf("runs=%ld median_us=%.1f p99_us=%.1f mean_rate=%.0f\n", n, t[n / 2] * 1e6,
+	    t[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] * 1e6, (double)n / wall);
+}
+
+static int
+cmd_rtt(long n)
+{
+	double *t = calloc((size_t)n, sizeof *t), t0 = now();
+	long i;
+
+	if (!t)
+		fatal("calloc");
+	for (i = 0; i < n && now() - t0 < SECS_MAX; i++)
+		t[i] = rtt_once();
+	report_times(t, i, now() - t0);
+	free(t);
+	return 0;
+}
+
+struct worker {
+	pthread_t th;
+	double until;
+	long done;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+
+	while (now() < w->until && w->done < RUNS_MAX)
+		(void)rtt_once(), w->done++;
+	return NULL;
+}
+
+static int
+cmd_rate(long c, long secs)
+{
+	struct worker w[CLIENTS_MAX];
+	double t0 = now();
+	long i, total = 0;
+
+	for (i = 0; i < c; i++) {
+		w[i].until = t0 + (double)secs;
+		w[i].done = 0;
+		if (pthread_create(&w[i].th, NULL, work, &w[i]) != 0)
+			fatal("pthread_create");
+	}
+	for (i = 0; i < c; i++) {
+		pthread_join(w[i].th, NULL);
+		total += w[i].done;
+	}
+	printf("clients=%ld conns=%ld rate=%.0f\n", c, total, (double)total / (now() - t0));
+	return 0;
+}
+
+struct bulk {
+	int fd;
+	long bytes;
+	int lc;
+	long bad;
+};
+
+/* The reader checks every byte: pattern i % 251 over the printable range, lowered if lc. */
+static char
+pattern(long i, int lc)
+{
+	char ch = (char)(' ' + i % 95);
+
+	if (ch == ' ' + 94)
+		ch = '\n';	/* lines, so lcecho passes them at once; never a blank line */
+	if (i % 95 == 0)
+		ch = 'A';
+	return lc && ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+}
+
+static void *
+bulk_reader(void *arg)
+{
+	struct bulk *b = arg;
+	char buf[65536];
+	long got = 0;
+	ssize_t r, k;
+
+	while (got < b->bytes) {
+		r = recv(b->fd, buf, sizeof buf, 0);
+		if (r <= 0)
+			break;
+		for (k = 0; k < r; k++)
+			b->bad += buf[k] != pattern(got + k, b->lc);
+		got += r;
+	}
+	b->bad += b->bytes - got;
+	return NULL;
+}
+
+static int
+cmd_bulk(long bytes, int lc)
+{
+	struct bulk b = { dial(), bytes, lc, 0 };
+	char buf[65536];
+	pthread_t th;
+	long sent = 0, k, n;
+	double t0 = now(), dt;
+
+	if (pthread_create(&th, NULL, bulk_reader, &b) != 0)
+		fatal("pthread_create");
+	while (sent < bytes) {
+		n = bytes - sent < (long)sizeof buf ? bytes - sent : (long)sizeof buf;
+		for (k = 0; k < n; k++)
+			buf[k] = pattern(sent + k, 0);
+		send_all(b.fd, buf, (size_t)n);
+		sent += n;
+	}
+	shutdown(b.fd, SHUT_WR);
+	pthread_join(th, NULL);
+	dt = now() - t0;
+	close(b.fd);
+	printf("bytes=%ld secs=%.3f mib_s=%.1f wrong=%ld\n", bytes, dt, (double)bytes / dt / 1048576,
+	    b.bad);
+	return b.bad ? 1 : 0;
+}
+
+static int
+cmd_script(long n, const char *path)
+{
+	static char script[65536], reply[1 << 20];
+	double *t = calloc((size_t)n, sizeof *t), t0 = now(), s;
+	size_t len;
+	long i;
+	FILE *f = fopen(path, "rb");
+
+	if (!f || !t)
+		fatal(path);
+	len = fread(script, 1, sizeof script, f);
+	fclose(f);
+	for (i = 0; i < n && now() - t0 < SECS_MAX; i++) {
+		int fd = dial();
+
+		s = now();
+		send_all(fd, script, len);
+		if (recv_n(fd, reply, sizeof reply, 0) == 0) {
+			errno = 0;
+			fatal("empty reply");
+		}
+		close(fd);
+		t[i] = now() - s;
+	}
+	report_times(t, i, now() - t0);
+	free(t);
+	return 0;
+}
+
+/* The activator's newest child is the process serving our open connection. */
+static int
+cmd_rss(long ppid)
+{
+	char path[64], buf[4096], *p;
+	long child = 0, hwm = -1;
+	double t0 = now();
+	int fd = dial();
+	FILE *f;
+
+	send_all(fd, LINE, sizeof LINE - 1);
+	recv_n(fd, buf, sizeof buf, sizeof LINE - 1);
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", ppid, ppid);
+	while (!child && now() - t0 < 5) {
+		if ((f = fopen(path, "r"))) {
+			while (fscanf(f, "%ld", &child) == 1)
+				;
+			fclose(f);
+		}
+	}
+	snprintf(path, sizeof path, "/proc/%ld/status", child);
+	if (child && (f = fopen(path, "r"))) {
+		while (fgets(buf, sizeof buf, f))
+			if ((p = strstr(buf, "VmHWM:")))
+				hwm = strtol(p + 6, NULL, 10);
+		fclose(f);
+	}
+	close(fd);
+	printf("pid=%ld vmhwm_kib=%ld\n", child, hwm);
+	return hwm < 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: loadgen rtt|rate|bulk|script|rss ADDR ARGS... (see source)\n");
+		return 2;
+	}
+	parse_addr(argv[2]);
+	if (strcmp(argv[1], "rtt") == 0)
+		return cmd_rtt(bounded(argv[3], 1, RUNS_MAX, "N"));
+	if (strcmp(argv[1], "rate") == 0 && argc >= 5)
+		return cmd_rate(bounded(argv[3], 1, CLIENTS_MAX, "C"), bounded(argv[4], 1, SECS_MAX,
+		    "SECS"));
+	if (strcmp(argv[1], "bulk") == 0)
+		return cmd_bulk(bounded(argv[3], 1, 1L << 34, "BYTES"), argc > 4 && strcmp(argv[4],
+		    "lc") == 0);
+	if (strcmp(argv[1], "script") == 0 && argc >= 5)
+		return cmd_script(bounded(argv[3], 1, RUNS_MAX, "N"), argv[4]);
+	if (strcmp(argv[1], "rss") == 0)
+		return cmd_rss(bounded(argv[3], 2, 1L << 22, "PID"));
+	fprintf(stderr, "loadgen: unknown mode %s\n", argv[1]);
+	return 2;
+}
