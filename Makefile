@@ -86,6 +86,33 @@ bench:
 	$(MAKE) all $(BENCH_BINS)
 	BUILD=$(BUILD) bench/run
 
+# Fuzzing: every fuzz/fuzz_<name>.c is a libFuzzer target over libio (a new
+# parser is one new file there); corpus seeds in fuzz/corpus/<name>/, extra
+# libFuzzer flags, if a target needs them, in fuzz/fuzz_<name>.args.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      = clang
+FUZZ_FLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -D_DEFAULT_SOURCE -I common
+FUZZ_LIBS    = $(FUZZ_EXTRA_LIBS)
+FUZZ_TARGETS = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/%)
+FUZZ_SRC     = $(LIBIO_SRC) $(FUZZ_EXTRA_SRC)
+
+build/fuzz/%: fuzz/%.c $(FUZZ_SRC) common/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC) $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
+	        -artifact_prefix=build/fuzz/$$t- $$(cat fuzz/$$t.args 2>/dev/null) \
+	        -print_final_stats=1 build/fuzz/corpus/$$t fuzz/corpus/$${t#fuzz_} \
+	        2>build/fuzz/$$t.log || { tail -50 build/fuzz/$$t.log; exit 1; }; \
+	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov:' build/fuzz/$$t.log | tail -3; \
+	done
+
 lint:
 	mandoc -T lint -W warning man/*.[0-9]
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
@@ -119,4 +146,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all test check run bench lint install install-units uninstall clean
+.PHONY: all test check run bench fuzz lint install install-units uninstall clean

@@ -16,6 +16,39 @@ static const struct { const char *from, *to; } aliases[] = {
 	{ "log-file", "log" },
 };
 
+/* Values read from conf files, kept until conf_free(). */
+struct kept {
+	struct kept *next;
+	char s[];
+};
+static struct kept *kept;
+
+static char *
+keep(const char *v)
+{
+	size_t n = strlen(v) + 1;
+	struct kept *k = malloc(sizeof *k + n);
+
+	if (!k)
+		return NULL;
+	memcpy(k->s, v, n);
+	k->next = kept;
+	kept = k;
+	return k->s;
+}
+
+/* Frees every value read from a conf file; the options pointing at them are stale after. */
+void
+conf_free(void)
+{
+	struct kept *k;
+
+	while ((k = kept)) {
+		kept = k->next;
+		free(k);
+	}
+}
+
 static int
 errf(struct conf_error *err, const char *fmt, ...)
 {
@@ -128,7 +161,7 @@ apply(const struct conf_opt *o, const char *v, int copy, const char *where,
 	if (!v && o->type != CONF_FLAG && !(o->type == CONF_CHOICE && o->optional_value))
 		return errf(err, "%s: missing value", where);
 	if (v && copy && o->type != CONF_FLAG && o->type != CONF_UINT && o->type != CONF_CHOICE
-	    && !(v = strdup(v)))
+	    && !(v = keep(v)))
 		return errf(err, "%s: out of memory", where);
 	switch (o->type) {
 	case CONF_FLAG:

@@ -55,6 +55,7 @@ int conf_parse(const struct conf_opt *const *tabs, size_t ntabs, int argc, char 
     int *want_help, int *want_version, struct conf_error *err);
 int conf_file_read(const struct conf_opt *const *tabs, size_t ntabs, const char *path,
     struct conf_error *err);
+void conf_free(void);
 void conf_usage(const struct conf_opt *const *tabs, size_t ntabs, int fd);
 int conf_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
