@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ static enum log_sink sink = LOG_SINK_STDERR;
 static int file_fd = -1;
 static int journal_fd = -1;
 static int syslog_open;
+static int stderr_client;		/* fd 2 may be the client: never write there */
 
 static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 static const char *const level_name[] = { "error", "warning", "notice", "info", "debug" };
@@ -51,12 +53,17 @@ detect(void)
 {
 	struct stat st;
 
-	if (fstat(2, &st) < 0)
+	stderr_client = 0;
+	if (fstat(2, &st) < 0) {
+		stderr_client = 1;
 		return LOG_SINK_SYSLOG;
+	}
 	if (stderr_is_journal(&st))
 		return LOG_SINK_JOURNAL;
-	if (S_ISSOCK(st.st_mode))
+	if (S_ISSOCK(st.st_mode)) {
+		stderr_client = 1;
 		return LOG_SINK_SYSLOG;
+	}
 	return LOG_SINK_STDERR;
 }
 
@@ -178,34 +185,82 @@ to_stream(int fd, int lvl, const char *msg, int stamp)
 	write_fd(fd, line, (size_t)n);
 }
 
+/*
+ * One field of a native journal datagram. A value holding a newline would
+ * end the field early and start a forged one, so it is sent in the
+ * protocol's binary form: KEY, LF, its length as 64-bit little endian, the
+ * bytes, LF. Returns the bytes added, or 0 if the field does not fit.
+ */
+static size_t
+journal_field(char *buf, size_t cap, const char *key, const char *value)
+{
+	size_t klen = strlen(key), vlen = strlen(value), i;
+	int n;
+
+	if (!memchr(value, '\n', vlen)) {
+		n = snprintf(buf, cap, "%s=%s\n", key, value);
+		return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+	}
+	if (klen + 1 + 8 + vlen + 1 > cap)
+		return 0;
+	memcpy(buf, key, klen);
+	buf[klen] = '\n';
+	for (i = 0; i < 8; i++)
+		buf[klen + 1 + i] = (char)((uint64_t)vlen >> (8 * i));
+	memcpy(buf + klen + 9, value, vlen);
+	buf[klen + 9 + vlen] = '\n';
+	return klen + vlen + 10;
+}
+
 /* systemd's native journal protocol: one datagram of KEY=value lines. */
 static int
 to_journal(int lvl, const struct log_field *f, size_t nf, const char *msg)
 {
 	static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
-	char buf[LOG_MSGMAX * 2 + 512];
-	size_t i, o = 0;
-	int n;
+	char buf[LOG_MSGMAX * 2 + 512], prio[4];
+	size_t i, n, o = 0;
 
 	if (journal_fd < 0)
 		journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (journal_fd < 0)
 		return -1;
-	n = snprintf(buf, sizeof buf, "PRIORITY=%d\nSYSLOG_FACILITY=3\nSYSLOG_IDENTIFIER=%s\n"
-	    "MESSAGE=%s\n", syslog_prio[lvl], ident, msg);
-	if (n < 0 || (size_t)n >= sizeof buf)
+	snprintf(prio, sizeof prio, "%d", syslog_prio[lvl]);
+	if (!(n = journal_field(buf, sizeof buf, "PRIORITY", prio)))
 		return -1;
-	o = (size_t)n;
+	o += n;
+	if (!(n = journal_field(buf + o, sizeof buf - o, "SYSLOG_FACILITY", "3")))
+		return -1;
+	o += n;
+	if (!(n = journal_field(buf + o, sizeof buf - o, "SYSLOG_IDENTIFIER", ident)))
+		return -1;
+	o += n;
+	if (!(n = journal_field(buf + o, sizeof buf - o, "MESSAGE", msg)))
+		return -1;
+	o += n;
 	for (i = 0; i < nf; i++) {
-		n = snprintf(buf + o, sizeof buf - o, "%s=%s\n", f[i].key, f[i].value);
-		if (n < 0 || (size_t)n >= sizeof buf - o)
+		if (!(n = journal_field(buf + o, sizeof buf - o, f[i].key, f[i].value)))
 			break;
-		o += (size_t)n;
+		o += n;
 	}
 	return sendto(journal_fd, buf, o, MSG_NOSIGNAL, (const struct sockaddr *)&sa,
 	    sizeof sa) < 0 ? -1 : 0;
 }
 
+static void
+to_syslog(int lvl, const char *msg)
+{
+	if (!syslog_open) {
+		openlog(ident, LOG_PID, LOG_DAEMON);
+		syslog_open = 1;
+	}
+	syslog(syslog_prio[lvl], "%s", msg);
+}
+
+/*
+ * A socket on fd 2 that is not the journal's stream is taken to be the
+ * client (inetd, xinetd): even with --log stderr, or --log journal when the
+ * journal cannot be reached, the record goes to syslog instead.
+ */
 static void
 emit(int lvl, const struct log_field *f, size_t nf, const char *msg)
 {
@@ -215,21 +270,22 @@ emit(int lvl, const struct log_field *f, size_t nf, const char *msg)
 	case LOG_SINK_JOURNAL:
 		if (to_journal(lvl, f, nf, msg) == 0)
 			break;
-		/* The journal stream on fd 2 still reaches the journal. */
-		to_stream(2, lvl, msg, 0);
+		if (stderr_client)
+			to_syslog(lvl, msg);
+		else
+			to_stream(2, lvl, msg, 0);
 		break;
 	case LOG_SINK_SYSLOG:
-		if (!syslog_open) {
-			openlog(ident, LOG_PID, LOG_DAEMON);
-			syslog_open = 1;
-		}
-		syslog(syslog_prio[lvl], "%s", msg);
+		to_syslog(lvl, msg);
 		break;
 	case LOG_SINK_FILE:
 		to_stream(file_fd, lvl, msg, 1);
 		break;
 	default:
-		to_stream(2, lvl, msg, 0);
+		if (stderr_client)
+			to_syslog(lvl, msg);
+		else
+			to_stream(2, lvl, msg, 0);
 		break;
 	}
 	errno = saved;

@@ -1,0 +1,203 @@
+#!/usr/bin/env bats
+# echo and lcecho under real activators: systemd-socket-activate with and
+# without --inetd, and xinetd with our generated entries; where the logs go.
+
+load helpers
+load activation_helpers
+
+setup_file() {
+	export DEST="$BATS_FILE_TMPDIR/dest"
+	install_tree "$DEST"
+}
+
+teardown() {
+	kill_bg
+	remove_catchers
+}
+
+# Bytes as hex, for exact comparisons.
+hex() {
+	od -An -v -tx1 | tr -d ' \n'
+}
+
+# talk_hex PORT BYTES [SOCAT-OPTS]: sends printf-escaped BYTES, prints the reply as hex.
+talk_hex() {
+	# shellcheck disable=SC2059
+	printf "$2" | timeout 15 socat -t 5 -T 10 - "TCP:127.0.0.1:$1${3:+,$3}" | hex
+}
+
+expect_hex() {
+	# shellcheck disable=SC2059
+	printf "$1" | hex
+}
+
+@test "echo under systemd-socket-activate --inetd echoes the exact bytes and stops at a blank line" {
+	activate_inetd "$BIN/echo"
+	run talk_hex "$PORT" 'Hello\r\n\000\377 x\r\n\r\nnot echoed\n'
+	assert_success
+	assert_output "$(expect_hex 'Hello\r\n\000\377 x\r\n')"
+}
+
+@test "lcecho under systemd-socket-activate --inetd lower-cases lines and echoes the blank line" {
+	activate_inetd "$BIN/lcecho"
+	run talk_hex "$PORT" 'Hello, WORLD \303\204\r\n\r\nAFTER\n'
+	assert_success
+	assert_output "$(expect_hex 'hello, world \303\204\r\n\r\n')"
+}
+
+@test "echo with LISTEN_FDS=1 serves the connection on fd 3" {
+	activate_fds "$BIN/echo"
+	run talk_hex "$PORT" 'Hello\r\n\r\n'
+	assert_success
+	assert_output "$(expect_hex 'Hello\r\n')"
+	run talk_hex "$PORT" 'ABC'
+	assert_success
+	assert_output "$(expect_hex 'ABC')"
+}
+
+@test "lcecho with LISTEN_FDS=1 serves the connection on fd 3" {
+	activate_fds "$BIN/lcecho"
+	run talk_hex "$PORT" 'ONE\nTwo\n\nthree\n'
+	assert_success
+	assert_output "$(expect_hex 'one\ntwo\n\n')"
+}
+
+@test "with LISTEN_FDS=1 the peer is the fd 3 socket's: an allow rule for it lets it in" {
+	activate_fds "$BIN/echo" --cidr-allow 127.0.0.1/32
+	run talk_hex "$PORT" 'in\n'
+	assert_success
+	assert_output "$(expect_hex 'in\n')"
+}
+
+@test "with LISTEN_FDS=1 a denied peer gets zero bytes and is logged with its address" {
+	local cport
+	activate_fds "$BIN/echo" --cidr-deny 127.0.0.1/32
+	cport=$(free_port)
+	run talk_hex "$PORT" 'Hello\n' "sourceport=$cport"
+	assert_success
+	assert_output ""
+	wait_grep "$BATS_TEST_TMPDIR/activate.log" "refused peer=127.0.0.1:$cport " 5
+	run grep -F "refused peer=127.0.0.1:$cport " "$BATS_TEST_TMPDIR/activate.log"
+	assert_success
+	assert_output --partial 'rule="cidr-deny 127.0.0.1/32"'
+	assert_output --partial 'status=1'
+	run grep -F 'Child' "$BATS_TEST_TMPDIR/activate.log"
+	assert_line --partial 'died with code 1'
+}
+
+@test "with --inetd a denied peer gets zero bytes and exits 1" {
+	local cport
+	activate_inetd "$BIN/lcecho" --cidr-deny 127.0.0.1/32
+	cport=$(free_port)
+	run talk_hex "$PORT" 'Hello\n' "sourceport=$cport"
+	assert_success
+	assert_output ""
+	wait_grep "$BATS_TEST_TMPDIR/activate.log" "refused peer=127.0.0.1:$cport " 5
+	run grep -F 'Child' "$BATS_TEST_TMPDIR/activate.log"
+	assert_line --partial 'died with code 1'
+}
+
+@test "LISTEN_FDS other than 1 is a configuration error (exit 100), nothing served" {
+	# LISTEN_PID is the inner shell's pid, which exec keeps.
+	run bash -c 'LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" </dev/null' "$BIN/echo"
+	assert_failure 100
+	assert_output --partial "LISTEN_FDS=2"
+}
+
+@test "echo under xinetd, from our generated entry, echoes the exact bytes" {
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo"
+	run talk_hex "$PORT" 'Hello\r\nsecond \001\n\r\nnot echoed\n'
+	assert_success
+	assert_output "$(expect_hex 'Hello\r\nsecond \001\n')"
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
+}
+
+@test "lcecho under xinetd, from our generated entry, lower-cases the exact bytes" {
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-lcecho"
+	run talk_hex "$PORT" 'MiXeD\r\n\r\nAFTER\n'
+	assert_success
+	assert_output "$(expect_hex 'mixed\r\n\r\n')"
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 5
+}
+
+@test "under xinetd a refused client gets zero bytes although fd 2 is its socket" {
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log-level 4 --cidr-deny 127.0.0.1/32
+	run talk_hex "$PORT" 'Hello\n'
+	assert_success
+	assert_output ""
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=1" 5
+}
+
+@test "under xinetd an idle timeout closes with only the echo, no log bytes" {
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log-level 4 --idle-timeout 1
+	run bash -c "{ printf 'hi\n'; sleep 8; } | timeout 15 socat -t 1 - TCP:127.0.0.1:$PORT | od -An -v -tx1 | tr -d ' \n'"
+	assert_success
+	assert_output "$(expect_hex 'hi\n')"
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
+}
+
+@test "under xinetd --log stderr and --log journal still send the client no log bytes" {
+	[ ! -e /run/systemd/journal/socket ] ||
+		skip "a journal socket exists here: --log journal would reach it"
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log stderr --log-level 4 --cidr-deny 127.0.0.1/32
+	run talk_hex "$PORT" 'Hello\n'
+	assert_success
+	assert_output ""
+	kill_bg
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log journal --log-level 4 --idle-timeout 1
+	run bash -c "{ printf 'hi\n'; sleep 8; } | timeout 15 socat -t 1 - TCP:127.0.0.1:$PORT | od -An -v -tx1 | tr -d ' \n'"
+	assert_success
+	assert_output "$(expect_hex 'hi\n')"
+}
+
+@test "under xinetd the connection record goes to syslog" {
+	local cport log=$BATS_TEST_TMPDIR/syslog
+	[ ! -e /dev/log ] || skip "/dev/log belongs to a running syslog daemon; not replacing it"
+	start_catcher /dev/log "$log"
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log-level 4 --cidr-deny 127.0.0.1/32
+	cport=$(free_port)
+	run talk_hex "$PORT" 'Hello\n' "sourceport=$cport"
+	assert_success
+	assert_output ""
+	wait_grep "$log" "refused peer=127.0.0.1:$cport " 5
+	run grep -aoF "inetkit-echo[" "$log"
+	assert_success
+	run grep -aF "refused peer=127.0.0.1:$cport " "$log"
+	assert_output --partial 'rule="cidr-deny 127.0.0.1/32"'
+	assert_output --partial 'status=1'
+}
+
+@test "with JOURNAL_STREAM naming fd 2 the record goes to the journal socket with INETKIT_ fields" {
+	local j=/run/systemd/journal/socket got=$BATS_TEST_TMPDIR/journal err=$BATS_TEST_TMPDIR/stderr
+	[ ! -e "$j" ] || skip "$j belongs to a running journald; not replacing it"
+	make_dirs /run/systemd/journal
+	start_catcher "$j" "$got"
+	: >"$err"
+	run bash -c 'JOURNAL_STREAM=$(stat -c %d:%i "$1") REMOTE_ADDR=192.0.2.7 REMOTE_PORT=4711 \
+	    exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' _ "$err" "$BIN/echo"
+	assert_success
+	assert_output "Hello"
+	wait_grep "$got" "INETKIT_STATUS=" 5
+	run cat -v "$got"
+	assert_line "MESSAGE=served peer=192.0.2.7:4711 local=- rule=\"no rules\" user=- in=6 out=6 $(
+	    grep -ao 'duration=[0-9.]*s' "$got") status=0 end=eof"
+	assert_line "PRIORITY=6"
+	assert_line "SYSLOG_IDENTIFIER=inetkit-echo"
+	assert_line "INETKIT_PEER=192.0.2.7:4711"
+	assert_line "INETKIT_VERDICT=served"
+	assert_line "INETKIT_BYTES_IN=6"
+	assert_line "INETKIT_STATUS=0"
+	# Nothing fell back to stderr.
+	run cat "$err"
+	assert_output ""
+}
+
+@test "without JOURNAL_STREAM a stderr file gets the record and no datagram is sent" {
+	local err=$BATS_TEST_TMPDIR/stderr
+	run bash -c 'REMOTE_ADDR=192.0.2.7 exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' \
+	    _ "$err" "$BIN/echo"
+	assert_success
+	assert_output "Hello"
+	run cat "$err"
+	assert_output --regexp '^inetkit-echo\[[0-9]+\]: info: served peer=192.0.2.7 '
+}

@@ -1,0 +1,141 @@
+# Helpers for units.bats and activation.bats. Load after helpers:
+#   load helpers
+#   load activation_helpers
+
+# make's own build variables for the build under test (BUILD=build/san is SANITIZE=1).
+make_vars() {
+	if [ "$BUILD" = build/san ]; then
+		echo SANITIZE=1
+	fi
+}
+
+# Installs programs, man pages, units and xinetd entries as `make install
+# install-units` does, under $1 (a DESTDIR) with the default paths.
+install_tree() {
+	local dest=$1
+	# shellcheck disable=SC2046
+	make -s -C "$TOP" $(make_vars) install install-units DESTDIR="$dest" >/dev/null 2>&1 ||
+		make -C "$TOP" $(make_vars) install install-units DESTDIR="$dest" >&2
+}
+
+# Generates the units again under $2, with ExecStart= pointing at the
+# programs installed under the DESTDIR $1, so systemd-analyze verify, which
+# checks that ExecStart= is executable on this machine, sees them.
+install_units_for_verify() {
+	local dest=$1 out=$2
+	# shellcheck disable=SC2046
+	make -s -C "$TOP" $(make_vars) install-units DESTDIR="$out" \
+	    LIBEXECDIR="$dest/usr/local/libexec" >/dev/null
+}
+
+unitdir() {
+	local d
+	d=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null) || d=/lib/systemd/system
+	echo "${d:-/lib/systemd/system}"
+}
+
+# The "Overall exposure level" figure of systemd-analyze security output on stdin.
+exposure_of() {
+	sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
+}
+
+# le A B: true if the decimal number A is at most B.
+le() {
+	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'
+}
+
+# Polls until the file $1 contains the fixed string $2, up to $3 seconds.
+wait_grep() {
+	local f=$1 s=$2 deadline=$((SECONDS + ${3:-10}))
+	until grep -qaF -- "$s" "$f" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "\"$s\" never appeared in $f" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+# Polls until the path exists and is a socket.
+wait_socket() {
+	local f=$1 deadline=$((SECONDS + ${2:-10}))
+	until [ -S "$f" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "$f never appeared" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+# Serves "$@" through systemd-socket-activate without --inetd: the program
+# gets LISTEN_PID/LISTEN_FDS=1 and the connection on fd 3. Sets PORT.
+activate_fds() {
+	PORT=$(free_port)
+	bg systemd-socket-activate -a -l "127.0.0.1:$PORT" "$@" 2>>"$BATS_TEST_TMPDIR/activate.log"
+	wait_port "$PORT"
+}
+
+# A datagram catcher on the UNIX socket path $1, appending what it receives
+# to the file $2; world-writable, since xinetd runs the programs as nobody.
+# Remembers the path so that remove_catchers removes it again.
+start_catcher() {
+	local path=$1 out=$2
+	: >"$out"
+	(umask 0; exec socat -u "UNIX-RECV:$path" "OPEN:$out,creat,append") &
+	BG_PIDS="${BG_PIDS:-} $!"
+	CATCHERS="${CATCHERS:-} $path"
+	wait_socket "$path" 5
+}
+
+# Removes the socket paths made by start_catcher (after kill_bg) and the
+# directories listed in MADE_DIRS, deepest first.
+remove_catchers() {
+	local p
+	for p in ${CATCHERS:-}; do
+		rm -f "$p"
+	done
+	CATCHERS=
+	for p in ${MADE_DIRS:-}; do
+		rmdir "$p" 2>/dev/null || true
+	done
+	MADE_DIRS=
+}
+
+# Makes directory $1 and its missing parents, remembering the ones it made
+# (deepest first) in MADE_DIRS.
+make_dirs() {
+	local d=$1 made=
+	while [ ! -d "$d" ]; do
+		made="$made $d"
+		d=$(dirname "$d")
+	done
+	mkdir -p "$1"
+	MADE_DIRS="$made ${MADE_DIRS:-}"
+}
+
+# Starts xinetd in the foreground on a private configuration holding the
+# generated entry $1 (a file), enabled, on a free port, with server set to
+# the built program and server_args to the rest of the arguments. Sets PORT
+# XINETD_LOG (the services' log) and XINETD_OWN (xinetd's own messages).
+start_xinetd() {
+	local entry=$1 prog dir
+	shift
+	dir=$(mktemp -d "$BATS_TEST_TMPDIR/xinetd.XXXXXX")
+	PORT=$(free_port)
+	prog=$(sed -n 's|^[[:space:]]*server[[:space:]]*=[[:space:]]*.*/\([^/]*\)$|\1|p' "$entry")
+	mkdir -p "$dir/xinetd.d"
+	XINETD_LOG=$dir/xinetd.log XINETD_OWN=$dir/xinetd.own
+	: >"$XINETD_LOG"
+	: >"$XINETD_OWN"
+	{
+		sed -e 's/^\([[:space:]]*disable[[:space:]]*=[[:space:]]*\)yes/\1no/' \
+		    -e "s|^\([[:space:]]*port[[:space:]]*=[[:space:]]*\).*|\1$PORT|" \
+		    -e "s|^\([[:space:]]*server[[:space:]]*=[[:space:]]*\).*|\1$BIN/$prog|" \
+		    -e '/^[[:space:]]*}/d' "$entry"
+		if [ $# -gt 0 ]; then
+			printf '\tserver_args\t= %s\n' "$*"
+		fi
+		echo "}"
+	} >"$dir/xinetd.d/${entry##*/}"
+	printf 'defaults\n{\n\tlog_type = FILE %s\n}\nincludedir %s\n' \
+	    "$XINETD_LOG" "$dir/xinetd.d" >"$dir/xinetd.conf"
+	bg timeout 60 xinetd -dontfork -filelog "$XINETD_OWN" -f "$dir/xinetd.conf" \
+	    -pidfile "$dir/xinetd.pid" 2>>"$dir/xinetd.stderr"
+	wait_grep "$XINETD_OWN" "Started working" 10 &&
+		wait_port "$PORT" 5 || { cat "$XINETD_OWN" >&2; return 1; }
+}

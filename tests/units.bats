@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# The systemd units and xinetd entries, as make install-units generates them.
+
+load helpers
+load activation_helpers
+
+SERVICES="echo lcecho"
+MAX_EXPOSURE=1.5
+
+setup_file() {
+	export DEST="$BATS_FILE_TMPDIR/dest" VERIFY="$BATS_FILE_TMPDIR/verify"
+	install_tree "$DEST"
+	install_units_for_verify "$DEST" "$VERIFY"
+}
+
+@test "install-units generates a socket and a service template for echo and lcecho" {
+	local s u=$DEST$(unitdir)
+	for s in $SERVICES; do
+		[ -f "$u/inetkit-$s.socket" ] || fail "no inetkit-$s.socket in $u"
+		[ -f "$u/inetkit-$s@.service" ] || fail "no inetkit-$s@.service in $u"
+		run grep -c '@[A-Z]*@' "$u/inetkit-$s@.service"
+		assert_failure 1
+		assert_output 0
+		run grep -x "ExecStart=/usr/local/libexec/inetkit/$s" "$u/inetkit-$s@.service"
+		assert_success
+	done
+}
+
+@test "systemd-analyze verify is clean for every generated unit" {
+	local f n=0 u=$VERIFY$(unitdir)
+	cd "$u"
+	for f in *.socket *.service; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		# --man checks Documentation=, against the pages make install put in DEST.
+		MANPATH="$DEST/usr/local/share/man" run timeout 60 systemd-analyze verify --man=yes "$f"
+		assert_success
+		assert_output ""
+	done
+	[ "$n" -ge 4 ] || fail "only $n units generated"
+}
+
+@test "the sockets listen on 8010 and 8011 with Accept=yes and bounded connections" {
+	local u=$DEST$(unitdir) s port
+	for s in "echo 8010" "lcecho 8011"; do
+		port=${s#* } s=${s% *}
+		run grep -x "ListenStream=$port" "$u/inetkit-$s.socket"
+		assert_success
+		run grep -x "Accept=yes" "$u/inetkit-$s.socket"
+		assert_success
+		run grep -E '^MaxConnections=[1-9][0-9]*$' "$u/inetkit-$s.socket"
+		assert_success
+		run grep -E '^MaxConnectionsPerSource=[1-9][0-9]*$' "$u/inetkit-$s.socket"
+		assert_success
+		# 0 disables the trigger limit that would fail the socket under a flood.
+		run grep -E '^(TriggerLimitIntervalSec|TriggerLimitBurst)=0$' "$u/inetkit-$s.socket"
+		assert_success
+	done
+}
+
+@test "the services never log to the client's socket" {
+	local u=$DEST$(unitdir) s
+	for s in $SERVICES; do
+		run grep -E '^Standard(Input|Output|Error)=' "$u/inetkit-$s@.service"
+		assert_success
+		assert_output "StandardInput=socket
+StandardOutput=socket
+StandardError=journal"
+	done
+}
+
+@test "systemd-analyze security rates each service at exposure 1.5 or less" {
+	local s e u=$VERIFY$(unitdir)
+	for s in $SERVICES; do
+		run timeout 60 systemd-analyze security --offline=true --no-pager \
+		    "$u/inetkit-$s@.service"
+		assert_success
+		e=$(printf '%s\n' "$output" | exposure_of)
+		[ -n "$e" ] || fail "no overall exposure level in: $output"
+		echo "# inetkit-$s@.service: exposure $e" >&3
+		le "$e" "$MAX_EXPOSURE" || fail "inetkit-$s@.service: exposure $e > $MAX_EXPOSURE"
+		run timeout 60 systemd-analyze security --offline=true --no-pager \
+		    --threshold=15 "$u/inetkit-$s@.service"
+		assert_success
+	done
+}
+
+@test "xinetd entries carry the installed path and are disabled" {
+	local s x=$DEST/etc/xinetd.d
+	for s in echo lcecho; do
+		[ -f "$x/inetkit-$s" ] || fail "no $x/inetkit-$s"
+		run grep -E '^[[:space:]]*server[[:space:]]*=' "$x/inetkit-$s"
+		assert_success
+		assert_output --regexp "= /usr/local/libexec/inetkit/$s\$"
+		run grep -E '^[[:space:]]*disable[[:space:]]*=' "$x/inetkit-$s"
+		assert_success
+		assert_output --regexp '= yes$'
+		run grep -c '@[A-Z]*@' "$x/inetkit-$s"
+		assert_failure 1
+		assert_output 0
+		run grep -E '^[[:space:]]*(per_source|cps|instances|type|wait|user|socket_type)[[:space:]]*=' \
+		    "$x/inetkit-$s"
+		assert_success
+		assert_line --regexp 'per_source[[:space:]]*= [0-9]+$'
+		assert_line --regexp 'cps[[:space:]]*= [0-9]+ [0-9]+$'
+		assert_line --regexp 'instances[[:space:]]*= [0-9]+$'
+		assert_line --regexp 'type[[:space:]]*= UNLISTED$'
+		assert_line --regexp 'wait[[:space:]]*= no$'
+		assert_line --regexp 'user[[:space:]]*= nobody$'
+		assert_line --regexp 'socket_type[[:space:]]*= stream$'
+	done
+}
+
+@test "xinetd reads the generated entries without a complaint once enabled" {
+	local s
+	for s in echo lcecho; do
+		start_xinetd "$DEST/etc/xinetd.d/inetkit-$s"
+		run grep -E 'ERROR|WARNING|bad' "$XINETD_OWN"
+		assert_failure 1
+		assert_output ""
+		run grep -c 'Started working: 1 available service' "$XINETD_OWN"
+		assert_success
+		assert_output 1
+		kill_bg
+	done
+}
+
+teardown() {
+	kill_bg
+}
+
+@test "make uninstall removes what install and install-units put in place" {
+	local d=$BATS_TEST_TMPDIR/u
+	install_tree "$d"
+	# shellcheck disable=SC2046
+	run make -s -C "$TOP" $(make_vars) uninstall DESTDIR="$d"
+	assert_success
+	run find "$d" -type f
+	assert_success
+	assert_output ""
+}
