@@ -1,0 +1,349 @@
+#!/usr/bin/env bats
+# Access rules (DESIGN.md "Configuration", "Client identity"): Net::Server's
+# order -- no rule allows; a deny match refuses; otherwise an allow match is
+# required, so deny rules alone refuse everyone. A refused client gets no byte
+# and exit 1, and the log names the rule.
+
+load helpers
+load proto_helpers
+
+setup() {
+	# The suites must not inherit a client identity from the shell running them.
+	unset PROTO TCPREMOTEIP TCPREMOTEPORT TCPLOCALIP TCPLOCALPORT TCP6REMOTEIP \
+	    REMOTE_ADDR REMOTE_PORT REMOTE_HOST
+}
+
+teardown() {
+	kill_bg
+}
+
+# as CLIENT PROG ARGS: feeds "ping\n" to PROG as the UCSPI client CLIENT.
+as() {
+	local ip=$1
+	shift
+	PROTO=TCP TCPREMOTEIP=$ip TCPREMOTEPORT=4711 feed 'ping\n' "$@"
+}
+
+# The client was served: exit 0, the line echoed.
+assert_served() {
+	assert_success
+	assert_out 'ping\n'
+}
+
+# The client was refused: exit 1, no byte sent, and one log record for PEER
+# naming RULE.
+assert_refused() {
+	local peer=$1 rule=$2
+	assert_failure 1
+	assert_out_empty
+	run grep -c -F "notice: refused peer=$peer local=- rule=\"$rule\" " "$ERR"
+	assert_output 1 || fail "log: $(cat "$ERR")"
+}
+
+# Serves "$@" on a free [::1] port through systemd-socket-activate; sets PORT.
+activate_inetd6() {
+	PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])') ||
+	    skip "::1 is not available here"
+	bg systemd-socket-activate --inetd -a -l "[::1]:$PORT" "$@" 2>>"$ACTIVATE_LOG"
+	local deadline=$((SECONDS + 10))
+	while ! (exec 3<>"/dev/tcp/::1/$PORT") 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "[::1]:$PORT never opened"
+		sleep 0.05
+	done
+}
+
+# talk, with the reply in $OUT for exact comparison.
+talk_out() {
+	talk "$@" >"$OUT"
+}
+
+# --- the order of the rules --------------------------------------------------
+
+@test "with no rules, a known client is served" {
+	run as 10.1.2.3 "$BIN/echo"
+	assert_served
+}
+
+@test "with no rules, an unknown client (a pipe, no environment) is served" {
+	run feed 'ping\n' "$BIN/echo"
+	assert_served
+}
+
+@test "a deny match refuses with exit 1 and no byte, and the log names the rule" {
+	run as 10.1.2.3 "$BIN/echo" --deny '10\..*'
+	assert_refused 10.1.2.3:4711 'deny 10\..*'
+}
+
+@test "deny rules alone refuse a client they do not match" {
+	run as 192.0.2.1 "$BIN/echo" --deny '10\..*'
+	assert_refused 192.0.2.1:4711 'no allow rule matched'
+}
+
+@test "cidr-deny rules alone refuse a client they do not match" {
+	run as 192.0.2.1 "$BIN/echo" --cidr-deny 10.0.0.0/8
+	assert_refused 192.0.2.1:4711 'no allow rule matched'
+}
+
+@test "an allow match serves the client" {
+	run as 10.1.2.3 "$BIN/echo" --allow '10\.1\.2\.3' --log-level 3
+	assert_served
+	run grep -c -F 'info: served peer=10.1.2.3:4711 local=- rule="allow 10\.1\.2\.3" ' "$ERR"
+	assert_output 1
+}
+
+@test "allow rules refuse a client none of them match" {
+	run as 10.1.2.4 "$BIN/echo" --allow '10\.1\.2\.3' --allow '192\..*'
+	assert_refused 10.1.2.4:4711 'no allow rule matched'
+}
+
+@test "a deny match wins over an allow match" {
+	run as 10.1.2.3 "$BIN/echo" --allow '10\..*' --deny '10\.1\.2\.3'
+	assert_refused 10.1.2.3:4711 'deny 10\.1\.2\.3'
+	run as 10.1.2.4 "$BIN/echo" --allow '10\..*' --deny '10\.1\.2\.3'
+	assert_served
+}
+
+@test "a cidr-deny match wins over a cidr-allow match" {
+	run as 10.1.2.3 "$BIN/echo" --cidr-allow 10.0.0.0/8 --cidr-deny 10.1.2.0/24
+	assert_refused 10.1.2.3:4711 'cidr-deny 10.1.2.0/24'
+	run as 10.1.3.3 "$BIN/echo" --cidr-allow 10.0.0.0/8 --cidr-deny 10.1.2.0/24
+	assert_served
+}
+
+@test "a regex deny wins over a cidr allow, and a cidr deny over a regex allow" {
+	run as 10.1.2.3 "$BIN/echo" --cidr-allow 10.0.0.0/8 --deny '10\.1\..*'
+	assert_refused 10.1.2.3:4711 'deny 10\.1\..*'
+	run as 10.1.2.3 "$BIN/echo" --allow '10\..*' --cidr-deny 10.1.2.3
+	assert_refused 10.1.2.3:4711 'cidr-deny 10.1.2.3'
+}
+
+@test "regex and CIDR allow rules each suffice" {
+	run as 10.1.2.3 "$BIN/echo" --allow '192\..*' --cidr-allow 10.1.2.3/32
+	assert_served
+	run as 192.0.2.1 "$BIN/echo" --allow '192\..*' --cidr-allow 10.1.2.3/32
+	assert_served
+}
+
+@test "lcecho refuses by the same rules, with exit 1 and no byte" {
+	run as 10.1.2.3 "$BIN/lcecho" --cidr-deny 10.1.2.3
+	assert_refused 10.1.2.3:4711 'cidr-deny 10.1.2.3'
+}
+
+# --- regex anchoring -------------------------------------------------------------
+
+@test "regexes are anchored: --allow 10\\.1 does not match 10.1.2.3" {
+	run as 10.1.2.3 "$BIN/echo" --allow '10\.1'
+	assert_refused 10.1.2.3:4711 'no allow rule matched'
+}
+
+@test "regexes are anchored at the start: --allow 1\\.2\\.3 does not match 10.1.2.3" {
+	run as 10.1.2.3 "$BIN/echo" --allow '1\.2\.3'
+	assert_refused 10.1.2.3:4711 'no allow rule matched'
+}
+
+@test "regexes are anchored around an alternation: --deny '10\\.1|9' does not match 10.1.2.3" {
+	run as 10.1.2.3 "$BIN/echo" --deny '10\.1|9' --allow '.*'
+	assert_served
+}
+
+@test "regexes are extended: --allow '10\\.1\\.[0-9]+\\.3' matches 10.1.2.3" {
+	run as 10.1.2.3 "$BIN/echo" --allow '10\.1\.[0-9]+\.3'
+	assert_served
+}
+
+# --- IPv6 and IPv4-mapped addresses ----------------------------------------------------
+
+@test "an IPv6 client is matched by an IPv6 CIDR block and refused outside it" {
+	run as 2001:db8::5 "$BIN/echo" --cidr-allow 2001:db8::/32
+	assert_served
+	run as 2001:db9::5 "$BIN/echo" --cidr-allow 2001:db8::/32
+	assert_refused '[2001:db9::5]:4711' 'no allow rule matched'
+}
+
+@test "an IPv6 client is matched by regex on its normalised spelling" {
+	run as 2001:DB8:0:0:0:0:0:5 "$BIN/echo" --deny '2001:db8::5'
+	assert_refused '[2001:db8::5]:4711' 'deny 2001:db8::5'
+}
+
+@test "IPv6 clients are found under PROTO=TCP6 too" {
+	PROTO=TCP6 TCP6REMOTEIP=2001:db8::7 run feed 'ping\n' "$BIN/echo" --cidr-deny 2001:db8::7/128
+	assert_refused '[2001:db8::7]' 'cidr-deny 2001:db8::7/128'
+}
+
+@test "an IPv4 rule does not match an IPv6 client, nor an IPv6 rule an IPv4 client" {
+	run as 2001:db8::a01:203 "$BIN/echo" --cidr-allow 0.0.0.0/0
+	assert_refused '[2001:db8::a01:203]:4711' 'no allow rule matched'
+	run as 10.1.2.3 "$BIN/echo" --cidr-allow ::/0
+	assert_refused 10.1.2.3:4711 'no allow rule matched'
+}
+
+@test "a v4-mapped client ::ffff:10.1.2.3 is matched by --cidr-allow 10.0.0.0/8" {
+	run as ::ffff:10.1.2.3 "$BIN/echo" --cidr-allow 10.0.0.0/8 --log-level 3
+	assert_served
+	run grep -c -F 'info: served peer=10.1.2.3:4711 local=- rule="cidr-allow 10.0.0.0/8" ' "$ERR"
+	assert_output 1
+}
+
+@test "a v4-mapped client ::ffff:10.1.2.3 is matched by regex on 10.1.2.3" {
+	run as ::ffff:10.1.2.3 "$BIN/echo" --deny '10\.1\.2\.3'
+	assert_refused 10.1.2.3:4711 'deny 10\.1\.2\.3'
+}
+
+@test "a v4-mapped CIDR block ::ffff:10.0.0.0/104 matches the IPv4 client 10.1.2.3" {
+	run as 10.1.2.3 "$BIN/echo" --cidr-deny ::ffff:10.0.0.0/104
+	assert_refused 10.1.2.3:4711 'cidr-deny ::ffff:10.0.0.0/104'
+}
+
+# --- unknown clients and the environment fallbacks ----------------------------------------
+
+@test "an unknown client matches no allow rule, not even .*" {
+	run feed 'ping\n' "$BIN/echo" --allow '.*'
+	assert_refused unknown 'no allow rule matched'
+}
+
+@test "an unknown client matches no CIDR rule, not even 0.0.0.0/0" {
+	run feed 'ping\n' "$BIN/echo" --cidr-allow 0.0.0.0/0 --cidr-allow ::/0
+	assert_refused unknown 'no allow rule matched'
+}
+
+@test "an unknown client matches no deny rule: it is refused for want of an allow" {
+	run feed 'ping\n' "$BIN/echo" --deny '.*' --cidr-deny 0.0.0.0/0
+	assert_refused unknown 'no allow rule matched'
+}
+
+@test "a pipe falls back to REMOTE_ADDR and REMOTE_PORT" {
+	REMOTE_ADDR=10.1.2.3 REMOTE_PORT=999 run feed 'ping\n' "$BIN/echo" --cidr-deny 10.1.2.3
+	assert_refused 10.1.2.3:999 'cidr-deny 10.1.2.3'
+	REMOTE_ADDR=10.1.2.3 run feed 'ping\n' "$BIN/echo" --cidr-allow 10.1.2.3
+	assert_served
+}
+
+@test "a pipe falls back to xinetd's REMOTE_HOST" {
+	REMOTE_HOST=10.1.2.3 run feed 'ping\n' "$BIN/echo" --deny '10\.1\.2\.3'
+	assert_refused 10.1.2.3 'deny 10\.1\.2\.3'
+}
+
+@test "the UCSPI variables win over REMOTE_ADDR" {
+	PROTO=TCP TCPREMOTEIP=192.0.2.1 REMOTE_ADDR=10.1.2.3 run feed 'ping\n' "$BIN/echo" \
+	    --cidr-allow 10.0.0.0/8
+	assert_refused 192.0.2.1 'no allow rule matched'
+}
+
+@test "an unparsable REMOTE_ADDR leaves the client unknown" {
+	REMOTE_ADDR=not-an-address run feed 'ping\n' "$BIN/echo" --allow '.*'
+	assert_refused unknown 'no allow rule matched'
+}
+
+# --- real sockets -------------------------------------------------------------------
+
+@test "over a socket, --cidr-allow 127.0.0.2/32 serves a client from 127.0.0.2" {
+	activate_inetd "$BIN/echo" --cidr-allow 127.0.0.2/32 --log-level 3
+	run talk_out "$PORT" bind=127.0.0.2 <<<"ping"
+	assert_success
+	assert_out 'ping\n'
+	run child_status
+	assert_output 0
+	run child_log
+	assert_output --regexp "^info: served peer=127\.0\.0\.2:[0-9]+ local=127\.0\.0\.1:$PORT rule=\"cidr-allow 127\.0\.0\.2/32\" user=- in=5 out=5 duration=[0-9.]+s status=0 end=eof\$"
+}
+
+@test "over a socket, --cidr-allow 127.0.0.2/32 refuses 127.0.0.1 with no byte and exit 1" {
+	activate_inetd "$BIN/echo" --cidr-allow 127.0.0.2/32
+	run dialog -c 127.0.0.1 "$PORT" eof
+	assert_success
+	assert_output eof
+	run child_status
+	assert_output 1
+	run child_log
+	assert_output --regexp "^notice: refused peer=127\.0\.0\.1:[0-9]+ local=127\.0\.0\.1:$PORT rule=\"no allow rule matched\" user=- in=0 out=0 duration=[0-9.]+s status=1 end=ok\$"
+}
+
+@test "over a socket, a refused client that sends first still gets no byte" {
+	activate_inetd "$BIN/echo" --cidr-allow 127.0.0.2/32
+	run dialog -c 127.0.0.1 "$PORT" send:'ping\n' closed
+	assert_success
+	assert_output closed
+	run child_status
+	assert_output 1
+}
+
+@test "over a socket, --cidr-deny 127.0.0.2 refuses 127.0.0.2 and serves 127.0.0.1" {
+	activate_inetd "$BIN/echo" --cidr-deny 127.0.0.2 --cidr-allow 127.0.0.0/8
+	run dialog -b 127.0.0.2 -c 127.0.0.1 "$PORT" eof
+	assert_success
+	assert_output eof
+	run child_status 1
+	assert_output 1
+	run child_log 1
+	assert_output --regexp '^notice: refused peer=127\.0\.0\.2:[0-9]+ .* rule="cidr-deny 127\.0\.0\.2" .* status=1 end=ok$'
+	run dialog -c 127.0.0.1 "$PORT" send:'ping\n' recv:5 send:'\n' eof
+	assert_success
+	assert_output "recv b'ping\\n'
+eof"
+	run child_status 2
+	assert_output 0
+}
+
+@test "over a socket, an anchored --allow regex tells 127.0.0.2 from 127.0.0.20" {
+	activate_inetd "$BIN/echo" --allow '127\.0\.0\.2'
+	run dialog -b 127.0.0.20 -c 127.0.0.1 "$PORT" eof
+	assert_success
+	assert_output eof
+	run child_status 1
+	assert_output 1
+	run dialog -b 127.0.0.2 -c 127.0.0.1 "$PORT" send:'ping\n' recv:5 send:'\n' eof
+	assert_success
+	assert_output "recv b'ping\\n'
+eof"
+	run child_status 2
+	assert_output 0
+}
+
+@test "over a v4-mapped socket, the client 127.0.0.1 is matched as IPv4" {
+	PORT=$(free_port)
+	bg systemd-socket-activate --inetd -a -l "[::ffff:127.0.0.1]:$PORT" "$BIN/echo" \
+	    --cidr-allow 127.0.0.0/8 --deny '127\.0\.0\.2' --log-level 3 \
+	    2>>"$ACTIVATE_LOG"
+	wait_port "$PORT"
+	run talk_out "$PORT" <<<"mapped"
+	assert_success
+	assert_out 'mapped\n'
+	run child_status
+	assert_output 0
+	run child_log
+	assert_output --regexp "^info: served peer=127\.0\.0\.1:[0-9]+ local=127\.0\.0\.1:$PORT rule=\"cidr-allow 127\.0\.0\.0/8\" .* status=0 end=eof\$"
+}
+
+@test "over IPv6, --cidr-allow ::1/128 serves a client from ::1" {
+	activate_inetd6 "$BIN/echo" --cidr-allow ::1/128 --log-level 3
+	run dialog -c ::1 "$PORT" send:'ping\n' recv:5 send:'\n' eof
+	assert_success
+	assert_output "recv b'ping\\n'
+eof"
+	run child_status
+	assert_output 0
+	run child_log
+	assert_output --regexp "^info: served peer=\[::1\]:[0-9]+ local=\[::1\]:$PORT rule=\"cidr-allow ::1/128\" user=- in=6 out=5 .* status=0 end=ok\$"
+}
+
+@test "over IPv6, --deny ::1 refuses a client from ::1 with no byte and exit 1" {
+	activate_inetd6 "$BIN/echo" --deny '::1'
+	run dialog -c ::1 "$PORT" send:'ping\n' closed
+	assert_success
+	assert_output closed
+	run child_status
+	assert_output 1
+	run child_log
+	assert_output --regexp '^notice: refused peer=\[::1\]:[0-9]+ .* rule="deny ::1" .* status=1 end=ok$'
+}
+
+@test "over IPv6, an IPv4 block does not admit ::1" {
+	activate_inetd6 "$BIN/echo" --cidr-allow 127.0.0.0/8
+	run dialog -c ::1 "$PORT" eof
+	assert_success
+	assert_output eof
+	run child_status
+	assert_output 1
+	run child_log
+	assert_output --regexp '^notice: refused peer=\[::1\]:[0-9]+ .* rule="no allow rule matched" .* status=1 end=ok$'
+}
