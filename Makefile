@@ -38,6 +38,7 @@ LIBIO_SRC = common/addr.c common/acl.c common/conf.c common/conn.c common/die.c 
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
 PROGS     = echo lcecho
 # Each later program brings its own rules in mk/<prog>.mk (PROGS += ..., its link line).
+.DEFAULT_GOAL := all
 include $(wildcard mk/*.mk)
 BINS      = $(PROGS:%=$(BUILD)/%)
 

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inetkit-cmdserver: mod_perl's CommandServer as an inetd service. After the
+ * address check and a login (htpasswd file or PAM), runs one command per
+ * line: motd, date, who, quit. Every failure is "Access Denied".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <paths.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/auth.h"
+#include "../common/conn.h"
+#include "../common/die.h"
+#include "../common/utmp.h"
+
+#define WELCOME "Welcome to inetkit cmdserver\nAvailable commands: motd date who quit\n"
+#define USAGE "Commands: motd date who quit\n"
+#define DENIED "Access Denied\n"
+#define TTY "inetkit-cmdserver"
+
+enum { SATISFY_ALL, SATISFY_ANY };
+
+static const char *htpasswd_file, *pam_service, *motd_file = "/etc/motd";
+static const char *utmp_file;
+static int satisfy;
+static struct conf_list require_user;
+static unsigned long fail_delay = 2;
+static int logged_in;			/* let in by address (satisfy any) or by login */
+
+static const char *const satisfy_choices[] = { "all", "any", NULL };
+
+static const struct conf_opt options[] = {
+	{ "htpasswd", CONF_STR, &htpasswd_file, 0, 0, NULL, NULL, "FILE",
+	    "check logins against this Apache htpasswd file (read per connection)", 0 },
+	{ "pam", CONF_STR, &pam_service, 0, 0, NULL, NULL, "SERVICE",
+	    "check logins with PAM, as this service", 0 },
+	{ "satisfy", CONF_CHOICE, &satisfy, 0, 0, satisfy_choices, NULL, "all|any",
+	    "all: address rules and login; any: an allow rule match skips the login (default all)",
+	    0 },
+	{ "require-user", CONF_LIST, &require_user, 0, 0, NULL, NULL, "NAME",
+	    "only this user may log in (repeatable; default any valid user)", 0 },
+	{ "fail-delay", CONF_UINT, &fail_delay, 0, 60, NULL, NULL, "SECS",
+	    "wait before answering a failed login (default 2)", 0 },
+	{ "motd", CONF_STR, &motd_file, 0, 0, NULL, NULL, "FILE",
+	    "file the motd command sends (default /etc/motd)", 0 },
+	{ "utmp", CONF_STR, &utmp_file, 0, 0, NULL, NULL, "FILE",
+	    "utmp file the who command reads (default the system's)", 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+};
+
+/*
+ * Apache's Satisfy: with "any", an address that an explicit allow rule
+ * matched needs no login, and every other client may still log in (the
+ * default "no rule allows" never counts). With "all", a refused address
+ * gets "Access Denied" at once.
+ */
+static enum conn_verdict
+pre_connection(struct conn *c)
+{
+	if (!htpasswd_file == !pam_service)
+		die(EXIT_USAGE, "exactly one of --htpasswd FILE and --pam SERVICE is required");
+	if (satisfy == SATISFY_ANY) {
+		logged_in = c->access == ACL_ALLOW;
+		return CONN_ACCEPT;
+	}
+	return acl_refused(c->access) ? CONN_REFUSE : CONN_ACCEPT;
+}
+
+/*
+ * One line into buf (cap bytes, NUL-terminated), trailing CR/LF cut. A
+ * line longer than fits is read to its LF and thrown away. The bytes read
+ * are wiped from the input buffer: they may be a password.
+ */
+static enum auth_answer
+read_answer(struct io *io, char *buf, size_t cap, size_t *outlen)
+{
+	const char *line;
+	size_t len, total = 0, trail = 0, i, stored = 0;
+	int kind;
+
+	for (;;) {
+		kind = io_getline(io, &line, &len);
+		if (kind < 0 || (kind == 0 && total == 0))
+			return AUTH_ANSWER_GONE;
+		if (kind == 0)
+			break;
+		for (i = len; i > 0 && (line[i - 1] == '\r' || line[i - 1] == '\n'); i--)
+			;
+		trail = i == 0 ? trail + len : len - i;
+		for (i = 0; i < len && stored + 1 < cap; i++)
+			buf[stored++] = line[i];
+		total += len;
+		explicit_bzero((char *)line, len);
+		if (kind != IO_LINE_PIECE)
+			break;
+	}
+	if (total - trail > cap - 1) {
+		explicit_bzero(buf, cap);
+		return AUTH_ANSWER_LONG;
+	}
+	*outlen = total - trail;
+	buf[*outlen] = '\0';
+	return AUTH_ANSWER_OK;
+}
+
+static enum auth_answer
+converse(void *ctx, enum auth_msg kind, const char *msg, char *ans, size_t cap, size_t *len)
+{
+	struct io *io = &((struct conn *)ctx)->io;
+	size_t n = strlen(msg);
+
+	if (io_write(io, msg, n) < 0)
+		return AUTH_ANSWER_GONE;
+	if (kind == AUTH_MSG_INFO || kind == AUTH_MSG_ERROR)
+		return (n && msg[n - 1] == '\n') || io_puts(io, "\n") == 0 ? AUTH_ANSWER_OK
+		    : AUTH_ANSWER_GONE;
+	return read_answer(io, ans, cap, len);
+}
+
+static void
+note(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_msg(LOG_LVL_WARNING, "%s", msg);
+}
+
+static void
+pause_secs(unsigned long secs)
+{
+	struct timespec t = { .tv_sec = (time_t)secs, .tv_nsec = 0 };
+
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+static int
+required(const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < require_user.n; i++)
+		if (strcmp(require_user.v[i], user) == 0)
+			return 1;
+	return require_user.n == 0;
+}
+
+/* The client left or timed out at a prompt: EOF gets its answer at once, the rest nothing. */
+static int
+abandoned(struct conn *c, const char *where)
+{
+	c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION ? "login timeout"
+	    : "login abandoned";
+	if (c->io.end == IO_EOF || c->io.end == IO_OK)
+		io_puts(&c->io, DENIED);
+	log_msg(LOG_LVL_NOTICE, "login abandoned by %s (user %s) at %s: %s", peer_str(&c->peer),
+	    c->user[0] ? c->user : "-", where, io_end_name(c->io.end));
+	return EXIT_REFUSED;
+}
+
+/* Returns -1 when the client may go on to the commands, else the exit status. */
+static int
+login(struct conn *c)
+{
+	static const char *const refusal[] = {
+		[AUTH_ACCT_EXPIRED] = "Account expired\n",
+		[AUTH_PASS_EXPIRED] = "Password expired\n",
+		[AUTH_ACCT_LOCKED] = "Account locked or not permitted\n",
+	};
+	const struct auth a = { htpasswd_file ? AUTH_HTPASSWD : AUTH_PAM,
+	    htpasswd_file ? htpasswd_file : pam_service };
+	const struct auth_conv conv = { converse, note, c };
+	static struct auth_login lg;
+	char user[AUTH_USER_MAX + 1], esc[LOG_ESCBUF];
+	size_t ulen = 0;
+	enum auth_answer ans;
+	enum auth_result r;
+	int status = EXIT_REFUSED;
+
+	if (io_puts(&c->io, "Login: ") < 0)
+		return abandoned(c, "the Login: prompt");
+	ans = read_answer(&c->io, user, sizeof user, &ulen);
+	if (ans == AUTH_ANSWER_GONE)
+		return abandoned(c, "the Login: prompt");
+	conn_set_user(c, user, ans == AUTH_ANSWER_LONG ? 0 : ulen);
+	memset(&lg, 0, sizeof lg);
+	lg.user = user;
+	lg.user_len = ans == AUTH_ANSWER_LONG ? AUTH_USER_MAX + 1 : ulen;
+	lg.rhost = c->peer.has_remote ? c->peer.remote_ip : NULL;
+	lg.tty = TTY;
+	r = auth_login(&a, &lg, &conv);
+	explicit_bzero(user, sizeof user);
+	if (r == AUTH_ABORTED)
+		return abandoned(c, "a password prompt");
+	if (r == AUTH_OK && !required(lg.user_final)) {
+		r = AUTH_DENIED;
+		snprintf(lg.why, sizeof lg.why, "not a --require-user");
+	}
+	if (r == AUTH_OK) {
+		conn_set_user(c, lg.user_final, strlen(lg.user_final));
+		log_msg(LOG_LVL_INFO, "login: user %s from %s", c->user, peer_str(&c->peer));
+		return -1;
+	}
+	if (ans == AUTH_ANSWER_LONG)
+		snprintf(c->user, sizeof c->user, "%s", "(over 256 bytes)");
+	if (r == AUTH_UNAVAIL) {
+		status = EXIT_TEMP;
+		log_msg(LOG_LVL_ERR, "login refused for user %s from %s: %s",
+		    c->user[0] ? c->user : "-", peer_str(&c->peer), log_escape(esc, lg.why,
+		    strlen(lg.why)));
+	} else {
+		log_msg(LOG_LVL_NOTICE, "login failed for user %s from %s: %s",
+		    c->user[0] ? c->user : "-", peer_str(&c->peer), log_escape(esc, lg.why,
+		    strlen(lg.why)));
+	}
+	c->verdict = "login failed";
+	if (r < (int)(sizeof refusal / sizeof refusal[0]) && refusal[r])
+		io_puts(&c->io, refusal[r]);
+	io_flush(&c->io);
+	pause_secs(fail_delay);
+	io_puts(&c->io, DENIED);
+	return status;
+}
+
+static int
+put_line(void *ctx, const char *line, size_t len)
+{
+	return io_write(ctx, line, len);
+}
+
+static void
+motd(struct conn *c)
+{
+	char buf[8192];
+	ssize_t n;
+	int fd = open(motd_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_msg(LOG_LVL_WARNING, "unable to read motd %s: %s", motd_file,
+			    strerror(errno));
+		return;
+	}
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_msg(LOG_LVL_WARNING, "unable to read motd %s: %s", motd_file,
+			    strerror(errno));
+			break;
+		}
+		if (io_write(&c->io, buf, (size_t)n) < 0)
+			break;
+	}
+	close(fd);
+}
+
+static void
+date(struct conn *c)
+{
+	char buf[64];
+	time_t t = time(NULL);
+
+	if (ctime_r(&t, buf))
+		io_puts(&c->io, buf);
+}
+
+static void
+who(struct conn *c)
+{
+	const char *path = utmp_file ? utmp_file : _PATH_UTMP;
+
+	/* who(1) skips dead processes only in the system utmp, not in a named file. */
+	if (utmp_who(path, (utmp_file ? 0 : UTMP_CHECK_PIDS) | (utmp_iso_time() ? UTMP_ISO_TIME : 0),
+	    put_line, &c->io) < 0 && errno != ENOENT)
+		log_msg(LOG_LVL_WARNING, "unable to read utmp %s: %s", path, strerror(errno));
+}
+
+static int
+process(struct conn *c)
+{
+	const char *line;
+	size_t len, n;
+	int kind, status, discard = 0;
+
+	if (!logged_in && (status = login(c)) >= 0)
+		return status;
+	io_puts(&c->io, WELCOME);
+	while ((kind = io_getline(&c->io, &line, &len)) > 0) {
+		if (discard) {
+			discard = kind == IO_LINE_PIECE;
+			continue;
+		}
+		if (kind == IO_LINE_PIECE) {
+			io_puts(&c->io, USAGE);
+			discard = 1;
+			continue;
+		}
+		for (n = len; n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n'); n--)
+			;
+		if (n == 0)
+			continue;
+		if (n == 4 && memcmp(line, "quit", 4) == 0)
+			break;
+		if (n == 4 && memcmp(line, "motd", 4) == 0)
+			motd(c);
+		else if (n == 4 && memcmp(line, "date", 4) == 0)
+			date(c);
+		else if (n == 3 && memcmp(line, "who", 3) == 0)
+			who(c);
+		else
+			io_puts(&c->io, USAGE);
+	}
+	return conn_end_status(c);
+}
+
+static const struct service cmdserver = {
+	.name = "cmdserver",
+	.summary = "Line command server (motd date who quit) behind an address check and a login "
+	    "(mod_perl's CommandServer).",
+	.options = options,
+	.pre_connection = pre_connection,
+	.process_connection = process,
+	.refusal = DENIED,
+};
+
+int
+main(int argc, char **argv)
+{
+	return conn_main(&cmdserver, argc, argv);
+}

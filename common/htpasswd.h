@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef INETKIT_HTPASSWD_H
+#define INETKIT_HTPASSWD_H
+
+#include <stddef.h>
+
+#include "auth.h"
+
+/*
+ * Apache htpasswd files (inetkit-htpasswd(5)): "user:hash" lines, '#'
+ * comments. Formats: $apr1$ and {SHA} here (over libmd's MD5 and SHA-1),
+ * everything else libxcrypt's crypt_rn() verifies: bcrypt $2y$/$2a$/$2b$,
+ * $5$, $6$, $y$, $1$, DES. Anything else (a plain-text entry) never matches.
+ */
+#define HTPASSWD_LINE_MAX 8192		/* Apache's MAX_STRING_LEN */
+#define HTPASSWD_HASH_MAX 512
+
+/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format. */
+int htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen);
+
+/*
+ * Reads the file anew and checks lg->user with pass. The whole file is
+ * read and a hash is always computed, so an unknown user (or a name or
+ * password that cannot match) costs what a wrong password costs.
+ * pass_ok is 0 when the password was over the cap: the login then fails.
+ */
+enum auth_result htpasswd_login(const char *path, struct auth_login *lg, const char *pass,
+    size_t plen, int pass_ok, const struct auth_conv *conv);
+
+#endif

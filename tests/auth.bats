@@ -1,0 +1,428 @@
+#!/usr/bin/env bats
+# The auth module through inetkit-cmdserver: htpasswd files made by Apache's
+# own htpasswd, with htpasswd -vb as the oracle for every verdict, and PAM
+# through pam_wrapper with private stacks (never the host's /etc/pam.d).
+
+load helpers
+load proto_helpers
+load cmdserver_helpers
+
+# The 72-byte bcrypt and 8-byte DES limits.
+P72=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
+COLON='pa:ss wo:rd '
+
+setup_file() {
+	local f=$BATS_FILE_TMPDIR/users
+	export HT=$f
+	htpasswd -cbm "$f" md5user 'apr1 secret' 2>/dev/null
+	htpasswd -bB -C 5 "$f" bcuser 'bcrypt secret' 2>/dev/null
+	htpasswd -bs "$f" shauser 'sha secret' 2>/dev/null
+	htpasswd -bd "$f" desuser password 2>/dev/null
+	htpasswd -b2 "$f" s256user 'sha256 secret' 2>/dev/null
+	htpasswd -b5 "$f" s512user 'sha512 secret' 2>/dev/null
+	htpasswd -b5 -r 20000 "$f" s512rounds 'rounds secret' 2>/dev/null
+	htpasswd -bp "$f" plainuser 'plain secret' 2>/dev/null
+	htpasswd -bB -C 5 "$f" bclong "$P72" 2>/dev/null
+	htpasswd -bm "$f" 'with space' 'space secret' 2>/dev/null
+	htpasswd -bm "$f" dot.name 'dot secret' 2>/dev/null
+	htpasswd -bm "$f" 'üñíçødé' 'utf8 secret' 2>/dev/null
+	htpasswd -bm "$f" colon "$COLON" 2>/dev/null
+	htpasswd -bm "$f" CaseUser 'case secret' 2>/dev/null
+	htpasswd -bm "$f" emptypass '' 2>/dev/null
+	# yescrypt: htpasswd cannot write it; mkpasswd (whois) can, and htpasswd -v checks it through crypt(3).
+	printf 'yuser:%s\n' "$(mkpasswd -m yescrypt 'yescrypt secret')" >>"$f"
+	export PAMDIR=$BATS_FILE_TMPDIR/pam.d PDB=$BATS_FILE_TMPDIR/passdb
+	mkdir -p "$PAMDIR"
+}
+
+# --- htpasswd: every format htpasswd writes, right and wrong --------------------
+
+@test "htpasswd file holds one entry per format, made by htpasswd itself" {
+	run grep -c '' "$HT"
+	assert_output 16
+	run cut -d: -f2 "$HT"
+	assert_line --regexp '^\$apr1\$'
+	assert_line --regexp '^\$2y\$05\$'
+	assert_line --regexp '^\{SHA\}'
+	assert_line --regexp '^[./0-9A-Za-z]{13}$'
+	assert_line --regexp '^\$5\$'
+	assert_line --regexp '^\$6\$[^r]'
+	assert_line --regexp '^\$6\$rounds=20000\$'
+	assert_line --regexp '^\$y\$'
+	assert_line 'plain secret'
+}
+
+@test "htpasswd \$apr1\$ (htpasswd -m): right accepted, wrong refused" {
+	check "$HT" md5user 'apr1 secret' accept
+	check "$HT" md5user 'apr1 secreT' reject
+	check "$HT" md5user '' reject
+}
+
+@test "htpasswd bcrypt (htpasswd -B -C 5): right accepted, wrong refused" {
+	check "$HT" bcuser 'bcrypt secret' accept
+	check "$HT" bcuser 'bcrypt secre' reject
+}
+
+@test "htpasswd {SHA} (htpasswd -s): right accepted, wrong refused" {
+	check "$HT" shauser 'sha secret' accept
+	check "$HT" shauser 'sha secret ' reject
+}
+
+@test "htpasswd DES (htpasswd -d): right accepted, wrong refused" {
+	check "$HT" desuser password accept
+	check "$HT" desuser Password reject
+}
+
+@test "htpasswd SHA-256 and SHA-512 crypt, with and without rounds" {
+	check "$HT" s256user 'sha256 secret' accept
+	check "$HT" s256user 'sha256 secrets' reject
+	check "$HT" s512user 'sha512 secret' accept
+	check "$HT" s512user 'sha512' reject
+	check "$HT" s512rounds 'rounds secret' accept
+	check "$HT" s512rounds 'rounds secre' reject
+}
+
+@test "htpasswd yescrypt (\$y\$, via libxcrypt): right accepted, wrong refused" {
+	check "$HT" yuser 'yescrypt secret' accept
+	check "$HT" yuser 'yescrypt' reject
+}
+
+@test "htpasswd passwords are case-sensitive, and a prefix or an extension is wrong" {
+	check "$HT" md5user 'APR1 SECRET' reject
+	check "$HT" md5user 'apr1' reject
+	check "$HT" md5user 'apr1 secret2' reject
+	check "$HT" s256user 'SHA256 secret' reject
+	check "$HT" shauser 'sha secre' reject
+}
+
+@test "htpasswd user names are case-sensitive" {
+	check "$HT" CaseUser 'case secret' accept
+	check "$HT" caseuser 'case secret' reject
+	check "$HT" CASEUSER 'case secret' reject
+	check "$HT" MD5USER 'apr1 secret' reject
+}
+
+@test "htpasswd DES uses only the first 8 bytes of the password, as Apache does" {
+	check "$HT" desuser password123 accept
+	check "$HT" desuser passwordXYZ accept
+	check "$HT" desuser passwor reject
+}
+
+@test "htpasswd bcrypt uses only the first 72 bytes of the password, as Apache does" {
+	check "$HT" bclong "$P72" accept
+	check "$HT" bclong "${P72}more" accept
+	check "$HT" bclong "${P72%?}" reject
+}
+
+@test "htpasswd plain-text entry (htpasswd -p) is refused, and the log names its line" {
+	check "$HT" plainuser 'plain secret' reject
+	run grep -F 'line 8: hash in no supported format' "$ERR"
+	assert_success
+}
+
+@test "htpasswd user names with spaces, dots and UTF-8" {
+	check "$HT" 'with space' 'space secret' accept
+	check "$HT" 'with' 'space secret' reject
+	check "$HT" dot.name 'dot secret' accept
+	check "$HT" dotxname 'dot secret' reject
+	check "$HT" 'üñíçødé' 'utf8 secret' accept
+	check "$HT" 'uñíçødé' 'utf8 secret' reject
+}
+
+@test "htpasswd passwords with colons and spaces, trailing space included" {
+	check "$HT" colon "$COLON" accept
+	check "$HT" colon "${COLON% }" reject
+	check "$HT" colon 'pa' reject
+}
+
+@test "htpasswd an entry with an empty password takes only the empty password" {
+	check "$HT" emptypass '' accept
+	check "$HT" emptypass ' ' reject
+}
+
+@test "htpasswd unknown user is refused, as htpasswd -vb refuses it" {
+	check "$HT" nosuchuser 'apr1 secret' reject
+	check "$HT" '' '' reject
+}
+
+@test "htpasswd the name ends at the first colon: a name with a colon never matches" {
+	check "$HT" 'md5user:' 'apr1 secret' reject
+}
+
+@test "htpasswd over-long password (513 bytes) is refused; 512 bytes is accepted" {
+	local p512 f=$BATS_TEST_TMPDIR/long
+	p512=$(head -c 512 /dev/zero | tr '\0' 'p')
+	# htpasswd refuses passwords over 255 bytes, so it can neither make the
+	# entry nor be the oracle; nor can openssl passwd (it cuts at 256) or
+	# libxcrypt (511). This {SHA} entry is what htpasswd -s would write.
+	python3 -c 'import base64, hashlib, sys
+print("longpw:{SHA}" + base64.b64encode(hashlib.sha1(sys.argv[1].encode()).digest()).decode())' \
+	    "$p512" >"$f"
+	run verdict "$f" longpw "$p512"
+	assert_output accept
+	run verdict "$f" longpw "${p512%?}"
+	assert_output reject
+	# inetkit caps passwords at 512 bytes (DESIGN.md).
+	run verdict "$f" longpw "${p512}p"
+	assert_output reject
+	run grep -F 'password over 512 bytes' "$ERR"
+	assert_success
+}
+
+@test "htpasswd 255-byte passwords, htpasswd's own limit, agree with htpasswd -vb" {
+	local p f=$BATS_TEST_TMPDIR/p255
+	p=$(head -c 255 /dev/zero | tr '\0' 'q')
+	htpasswd -cb5 "$f" u255 "$p" 2>/dev/null
+	htpasswd -bm "$f" m255 "$p" 2>/dev/null
+	htpasswd -bs "$f" s255 "$p" 2>/dev/null
+	check "$f" u255 "$p" accept
+	check "$f" u255 "${p%?}" reject
+	check "$f" m255 "$p" accept
+	check "$f" m255 "${p%?}x" reject
+	check "$f" s255 "$p" accept
+}
+
+# --- htpasswd: the file ----------------------------------------------------------
+
+@test "htpasswd malformed lines are skipped and logged with their line numbers" {
+	local f=$BATS_TEST_TMPDIR/mixed
+	{
+		echo '# a comment'
+		echo 'no colon here'
+		echo ':emptyname'
+		echo 'emptyhash:'
+		echo ''
+		htpasswd -nbm good 'good secret' 2>/dev/null | head -n 1
+		printf 'long:%s\n' "$(head -c 9000 /dev/zero | tr '\0' x)"
+	} >"$f"
+	# htpasswd -v gives up on such a file; Apache's server (mod_authn_file) skips the lines.
+	run verdict "$f" good 'good secret'
+	assert_output accept
+	run grep -F 'warning: htpasswd file' "$ERR"
+	assert_line --partial "line 2: no colon after the user name; line skipped"
+	assert_line --partial "line 3: empty user name; line skipped"
+	assert_line --partial "line 4: empty hash; line skipped"
+	assert_line --partial "line 7: longer than 8192 bytes; line skipped"
+	assert_equal "${#lines[@]}" 4
+}
+
+@test "htpasswd file with CRLF line ends still works" {
+	local f=$BATS_TEST_TMPDIR/crlf
+	htpasswd -nbB -C 4 crlf 'crlf secret' 2>/dev/null | head -n 1 | sed 's/$/\r/' >"$f"
+	run verdict "$f" crlf 'crlf secret'
+	assert_output accept
+}
+
+@test "htpasswd file is read per connection: an edit takes effect at the next login" {
+	local f=$BATS_TEST_TMPDIR/edit
+	htpasswd -cbm "$f" alice first 2>/dev/null
+	run verdict "$f" alice first
+	assert_output accept
+	htpasswd -bm "$f" alice second 2>/dev/null
+	run verdict "$f" alice first
+	assert_output reject
+	run verdict "$f" alice second
+	assert_output accept
+}
+
+@test "htpasswd missing file: Access Denied, the reason logged, exit 111" {
+	run login_with alice pw -- --htpasswd "$BATS_TEST_TMPDIR/nonexistent"
+	assert_equal "$status" 111
+	assert_out "Login: Password: $DENIED"
+	run grep -F "unable to read htpasswd file $BATS_TEST_TMPDIR/nonexistent: No such file" "$ERR"
+	assert_success
+}
+
+@test "htpasswd unreadable file (a directory): Access Denied, the reason logged, exit 111" {
+	mkdir "$BATS_TEST_TMPDIR/dir"
+	run login_with alice pw -- --htpasswd "$BATS_TEST_TMPDIR/dir"
+	assert_equal "$status" 111
+	assert_out "Login: Password: $DENIED"
+	run grep -F "unable to read htpasswd file $BATS_TEST_TMPDIR/dir: Is a directory" "$ERR"
+	assert_success
+}
+
+@test "htpasswd empty file refuses everyone" {
+	: >"$BATS_TEST_TMPDIR/empty"
+	run verdict "$BATS_TEST_TMPDIR/empty" alice pw
+	assert_output reject
+}
+
+# --- PAM through pam_wrapper ---------------------------------------------------------
+
+# pam SERVICE LINES: writes $PAMDIR/SERVICE.
+pam_service() {
+	printf '%s\n' "${@:2}" >"$PAMDIR/$1"
+}
+
+@test "pam success: the module's prompt, then the welcome" {
+	printf 'alice:secret:plain\n' >"$PDB"
+	pam_service plain "auth required $PAM_MATRIX passdb=$PDB" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'alice\r\nsecret\r\ndate\r\nquit\r\n' --pam plain --log-level 3
+	assert_success
+	run sed -n 1,2p "$OUT"
+	assert_output "$(printf "Login: Password: $WELCOME")"
+	run sed -n '3,$p' "$OUT"
+	assert_output --regexp '^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}$'
+	run grep -F 'login: user alice' "$ERR"
+	assert_success
+}
+
+@test "pam failure: wrong password and unknown user get the same bytes, exit 1" {
+	printf 'alice:secret:plain\n' >"$PDB"
+	pam_service plain "auth required $PAM_MATRIX passdb=$PDB" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'alice\nwrong\n' --pam plain
+	assert_failure 1
+	assert_out "Login: Password: $DENIED"
+	run cmd 'nobodyhere\nsecret\n' --pam plain
+	assert_failure 1
+	assert_out "Login: Password: $DENIED"
+	run grep -F 'login failed for user nobodyhere from unknown: pam_authenticate' "$ERR"
+	assert_success
+}
+
+@test "pam info and error messages become lines (pam_matrix verbose)" {
+	printf 'alice:secret:verbose\n' >"$PDB"
+	pam_service verbose "auth required $PAM_MATRIX passdb=$PDB verbose" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'alice\nsecret\nquit\n' --pam verbose
+	assert_success
+	assert_out "Login: Password: Authentication succeeded\n$WELCOME"
+	run cmd 'alice\nwrong\n' --pam verbose
+	assert_failure 1
+	assert_out "Login: Password: Authentication failed\n$DENIED"
+}
+
+@test "pam two-prompt stack: both answers are asked for and both must be right" {
+	local otp=$BATS_TEST_TMPDIR/otp
+	printf 'alice:secret:two\n' >"$PDB"
+	printf 'alice:123456:two\n' >"$otp"
+	# The second pam_matrix is a one-time-password step, with an ECHO_ON prompt.
+	pam_service two "auth required $PAM_MATRIX passdb=$PDB" \
+	    "auth required $PAM_MATRIX passdb=$otp echo" "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'alice\nsecret\n123456\nquit\n' --pam two
+	assert_success
+	assert_out "Login: Password: Password: $WELCOME"
+	run cmd 'alice\nsecret\n654321\n' --pam two
+	assert_failure 1
+	assert_out "Login: Password: Password: $DENIED"
+	# End of input at the second prompt: Access Denied at once, even with a fail delay.
+	SECONDS=0
+	run feed 'alice\nsecret\n' env "${CMD_ENV[@]}" "$BIN/cmdserver" --pam two --fail-delay 5 \
+	    --log stderr
+	assert_failure 1
+	assert_out "Login: Password: Password: $DENIED"
+	[ "$SECONDS" -lt 4 ] || fail "took $SECONDS s: the fail delay was applied to an EOF"
+}
+
+@test "pam_acct_mgmt refusal after a right password: a clear line, then Access Denied" {
+	printf 'bob:bobpw:otherservice\n' >"$PDB"
+	pam_service acct "auth required $PAM_MATRIX passdb=$PDB" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'bob\nbobpw\ndate\n' --pam acct
+	assert_failure 1
+	assert_out "Login: Password: Account locked or not permitted\n$DENIED"
+	run grep -F 'pam_acct_mgmt: Permission denied' "$ERR"
+	assert_success
+}
+
+@test "pam_acct_mgmt refusal relays the module's message (pam_nologin)" {
+	printf 'nobody:nopw:nologin\n' >"$PDB"
+	printf 'Closed for maintenance\n' >"$BATS_TEST_TMPDIR/nologin"
+	pam_service nologin "auth required $PAM_MATRIX passdb=$PDB" \
+	    "account required $PAM_MODULES/pam_nologin.so file=$BATS_TEST_TMPDIR/nologin"
+	pam_env
+	run cmd 'nobody\nnopw\n' --pam nologin
+	assert_failure 1
+	assert_out "Login: Password: Closed for maintenance\nAccount locked or not permitted\n$DENIED"
+}
+
+@test "pam PAM_RHOST is the client address and PAM_TTY is inetkit-cmdserver (pam_access)" {
+	printf 'nobody:nopw:access\n' >"$PDB"
+	printf -- '-:ALL:127.0.0.2\n-:ALL:inetkit-cmdserver\n+:ALL:ALL\n' >"$BATS_TEST_TMPDIR/access.conf"
+	pam_service access "auth required $PAM_MATRIX passdb=$PDB" \
+	    "account required $PAM_MODULES/pam_access.so accessfile=$BATS_TEST_TMPDIR/access.conf"
+	pam_env
+	CMD_ENV+=(PROTO=TCP TCPREMOTEIP=127.0.0.1)
+	run cmd 'nobody\nnopw\nquit\n' --pam access
+	assert_success
+	assert_out "Login: Password: $WELCOME"
+	CMD_ENV[-1]=TCPREMOTEIP=127.0.0.2
+	run cmd 'nobody\nnopw\nquit\n' --pam access
+	assert_failure 1
+	assert_out "Login: Password: Account locked or not permitted\n$DENIED"
+	# No client address (a pipe): pam_access matches the tty instead.
+	pam_env
+	run cmd 'nobody\nnopw\nquit\n' --pam access
+	assert_failure 1
+	assert_out "Login: Password: Account locked or not permitted\n$DENIED"
+}
+
+@test "pam messages are bounded: a module sending more than 16 fails the login" {
+	printf 'alice:secret:chatty\n' >"$PDB"
+	pam_service chatty "auth required $PAM_CHATTY num_lines=20 info" \
+	    "auth required $PAM_MATRIX passdb=$PDB" "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'alice\nsecret\n' --pam chatty
+	assert_failure 1
+	run grep -c 'Authentication succeeded$' "$OUT"
+	assert_output 16
+	run tail -c 14 "$OUT"
+	assert_output 'Access Denied'
+	run grep -F 'more than 16 PAM messages' "$ERR"
+	assert_success
+}
+
+@test "pam a few module messages pass, in order, before the password prompt" {
+	printf 'alice:secret:chatty\n' >"$PDB"
+	pam_service chatty "auth required $PAM_CHATTY num_lines=3 info error" \
+	    "auth required $PAM_MATRIX passdb=$PDB" "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd 'alice\nsecret\nquit\n' --pam chatty
+	assert_success
+	assert_out "Login: Authentication succeeded\nAuthentication succeeded\nAuthentication succeeded\nAuthentication generated an error\nAuthentication generated an error\nAuthentication generated an error\nPassword: $WELCOME"
+}
+
+@test "pam over-long answer (600 bytes) fails the login" {
+	local p
+	printf 'alice:secret:plain\n' >"$PDB"
+	pam_service plain "auth required $PAM_MATRIX passdb=$PDB" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	p=$(head -c 600 /dev/zero | tr '\0' s)
+	run cmd "alice\n$p\n" --pam plain
+	assert_failure 1
+	assert_out "Login: Password: $DENIED"
+	run grep -F 'answer over 512 bytes' "$ERR"
+	assert_success
+}
+
+@test "pam an empty or over-long name still gets a password prompt, and never reaches PAM" {
+	local u
+	printf 'alice:secret:plain\n' >"$PDB"
+	pam_service plain "auth required $PAM_MATRIX passdb=$PDB verbose" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	pam_env
+	run cmd '\nsecret\n' --pam plain
+	assert_failure 1
+	assert_out "Login: Password: $DENIED"
+	u=$(head -c 2000 /dev/zero | tr '\0' u)
+	run cmd "$u\nsecret\n" --pam plain
+	assert_failure 1
+	assert_out "Login: Password: $DENIED"
+}
+
+@test "pam unknown service file: Access Denied and exit 111 or 1, never a crash" {
+	pam_env
+	run cmd 'alice\nsecret\n' --pam no-such-service
+	[ "$status" = 1 ] || [ "$status" = 111 ] || fail "exit $status"
+	run tail -c 14 "$OUT"
+	assert_output 'Access Denied'
+}
