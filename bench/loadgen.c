@@ -5,6 +5,7 @@
  *
  *   loadgen rtt  ADDR N            connect, send a line, read its echo, close; N times
  *   loadgen rate ADDR C SECS       C clients doing rtt sessions for SECS seconds
+ *   loadgen burst ADDR C N         N rtt sessions, C at a time; every echo verified
  *   loadgen bulk ADDR BYTES [lc]   one connection, BYTES through, echo verified (lc: lowered)
  *   loadgen script ADDR N FILE     send FILE, read to EOF, N times (cmdserver sessions)
  *   loadgen rss  ADDR PID          peak RSS (VmHWM, KiB) of PID's child serving one connection
@@ -240,6 +241,50 @@ cmd_rate(long c, long secs)
 	return 0;
 }
 
+/* burst: workers take sessions from one shared count until N are done. */
+static pthread_mutex_t burst_lock = PTHREAD_MUTEX_INITIALIZER;
+static long burst_left;
+static double burst_until;
+
+static void *
+burst_work(void *arg)
+{
+	long *done = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&burst_lock);
+		if (burst_left == 0 || now() > burst_until) {
+			pthread_mutex_unlock(&burst_lock);
+			return NULL;
+		}
+		burst_left--;
+		pthread_mutex_unlock(&burst_lock);
+		(void)rtt_once();
+		(*done)++;
+	}
+}
+
+static int
+cmd_burst(long c, long n)
+{
+	pthread_t th[CLIENTS_MAX];
+	long done[CLIENTS_MAX] = { 0 }, total = 0, i;
+	double t0 = now();
+
+	burst_left = n;
+	burst_until = t0 + SECS_MAX;
+	for (i = 0; i < c; i++)
+		if (pthread_create(&th[i], NULL, burst_work, &done[i]) != 0)
+			fatal("pthread_create");
+	for (i = 0; i < c; i++) {
+		pthread_join(th[i], NULL);
+		total += done[i];
+	}
+	printf("clients=%ld conns=%ld intact=%ld rate=%.0f\n", c, n, total,
+	    (double)total / (now() - t0));
+	return total == n ? 0 : 1;
+}
+
 struct bulk {
 	int fd;
 	long bytes;
@@ -373,7 +418,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: loadgen rtt|rate|bulk|script|rss ADDR ARGS... (see source)\n");
+		fprintf(stderr, "usage: loadgen rtt|rate|burst|bulk|script|rss ADDR ARGS... (see source)\n");
 		return 2;
 	}
 	parse_addr(argv[2]);
@@ -382,6 +427,9 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "rate") == 0 && argc >= 5)
 		return cmd_rate(bounded(argv[3], 1, CLIENTS_MAX, "C"), bounded(argv[4], 1, SECS_MAX,
 		    "SECS"));
+	if (strcmp(argv[1], "burst") == 0 && argc >= 5)
+		return cmd_burst(bounded(argv[3], 1, CLIENTS_MAX, "C"), bounded(argv[4], 1, RUNS_MAX,
+		    "N"));
 	if (strcmp(argv[1], "bulk") == 0)
 		return cmd_bulk(bounded(argv[3], 1, 1L << 34, "BYTES"), argc > 4 && strcmp(argv[4],
 		    "lc") == 0);
