@@ -33,8 +33,9 @@ else
 BUILD    = build
 endif
 
-LIBIO_SRC = common/addr.c common/acl.c common/conf.c common/conn.c common/die.c \
-            common/filter.c common/io.c common/log.c common/peer.c
+LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c \
+            common/die.c common/filter.c common/io.c common/log.c common/peer.c \
+            common/proxy.c common/serve.c
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
 PROGS     = echo lcecho
 # Each later program brings its own rules in mk/<prog>.mk (PROGS += ..., its link line).
@@ -94,12 +95,16 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      = clang
 FUZZ_FLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -D_DEFAULT_SOURCE -I common
+# The login modules, for fuzz_htpasswd and fuzz_cmdserver (which includes
+# cmd/cmdserver.c itself, to drive its login and command loop in-process).
+FUZZ_EXTRA_SRC  += common/auth.c common/htpasswd.c common/pamauth.c common/utmp.c
+FUZZ_EXTRA_LIBS += $(AUTH_LIBS)
 FUZZ_LIBS    = $(FUZZ_EXTRA_LIBS)
 FUZZ_TARGETS = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/%)
 FUZZ_SRC     = $(LIBIO_SRC) $(FUZZ_EXTRA_SRC)
 
-build/fuzz/%: fuzz/%.c $(FUZZ_SRC) common/*.h
+build/fuzz/%: fuzz/%.c $(FUZZ_SRC) common/*.h cmd/*.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC) $(FUZZ_LIBS)
 

@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "proxy.h"
 
 #define INETKIT_VERSION "0.1.0"
 #define SD_LISTEN_FDS_START 3
@@ -17,7 +18,10 @@ static struct conn_settings settings = {
 	.log_level = LOG_LVL_NOTICE,
 	.idle_timeout = 60,
 	.max_line = 8192,
+	.proxy_timeout = 5,
 };
+
+static struct cidr trusted[CONF_LIST_MAX];
 
 static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 
@@ -44,6 +48,12 @@ static const struct conf_opt common_opts[] = {
 	    "end the session SECS after it began; 0 never (default 0)", 0 },
 	{ "max-line", CONF_UINT, &settings.max_line, 1, IO_MAXLINE_MAX, NULL, NULL, "BYTES",
 	    "longest line held whole (default 8192)", 0 },
+	{ "proxy-protocol", CONF_FLAG, &settings.proxy_protocol, 0, 0, NULL, NULL, NULL,
+	    "read a PROXY protocol v1/v2 header first (only from a --trusted-proxy)", 0 },
+	{ "trusted-proxy", CONF_LIST, &settings.trusted_proxy, 0, 0, NULL, NULL, "CIDR",
+	    "a proxy whose PROXY header is believed (repeatable)", 0 },
+	{ "proxy-timeout", CONF_UINT, &settings.proxy_timeout, 1, 3600, NULL, NULL, "SECS",
+	    "time allowed for the whole PROXY header (default 5)", 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
 };
 
@@ -184,6 +194,75 @@ log_record(struct conn *c, int status)
 	}
 }
 
+static int
+trusted_compile(void)
+{
+	size_t i;
+
+	for (i = 0; i < settings.trusted_proxy.n; i++) {
+		if (cidr_parse(&trusted[i], settings.trusted_proxy.v[i]) < 0) {
+			log_msg(LOG_LVL_ERR, "fatal: option --trusted-proxy: \"%.64s\" is not an "
+			    "address or CIDR block", settings.trusted_proxy.v[i]);
+			return -1;
+		}
+	}
+	if (settings.proxy_protocol && !settings.trusted_proxy.n) {
+		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol needs at least one "
+		    "--trusted-proxy");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The PROXY header comes off the stream before anything else, and only from
+ * a socket peer in --trusted-proxy; anything else ends the connection. The
+ * peer is then who the header says (DESIGN.md "Client identity", 1).
+ * Returns EXIT_SERVED to go on, or the exit status, with c->rule saying why.
+ */
+static int
+proxy_stage(struct conn *c)
+{
+	static char buf[PROXY_HDR_MAX];
+	char esc[LOG_ESCBUF];
+	struct proxy_hdr h;
+	enum proxy_status st;
+	size_t i, got;
+	int r;
+
+	r = peer_socket(&c->peer, c->conn_fd);
+	if (r < 0) {
+		snprintf(c->rule, ACL_RULEMAX, "proxy: unable to identify the peer: %s",
+		    strerror(errno));
+		return EXIT_TEMP;
+	}
+	if (r == 0 || !c->peer.has_remote) {
+		snprintf(c->rule, ACL_RULEMAX, "proxy: not a TCP connection");
+		return EXIT_REFUSED;
+	}
+	for (i = 0; i < settings.trusted_proxy.n; i++)
+		if (cidr_match(&trusted[i], &c->peer.remote))
+			break;
+	if (i == settings.trusted_proxy.n) {
+		snprintf(c->rule, ACL_RULEMAX, "proxy: peer is not a --trusted-proxy");
+		return EXIT_REFUSED;
+	}
+	st = proxy_read(c->conn_fd, buf, (unsigned)settings.proxy_timeout * 1000, &h, &got);
+	if (st != PROXY_OK) {
+		const char *why = st == PROXY_IOERR ? strerror(errno) : NULL;
+
+		log_escape(esc, buf, got < 32 ? got : 32);
+		snprintf(c->rule, ACL_RULEMAX, "proxy: %s%s%.48s%s%.96s%s", proxy_status_name(st),
+		    why ? ": " : "", why ? why : "", got ? " \"" : "", got ? esc : "",
+		    got ? "\"" : "");
+		return st == PROXY_TIMEOUT ? EXIT_REFUSED : st == PROXY_IOERR ? EXIT_TEMP : EXIT_USAGE;
+	}
+	c->peer.proxied = 1;
+	if (!h.local)
+		peer_set_proxy(&c->peer, &h.src, h.sport, &h.dst, h.dport);
+	return EXIT_SERVED;
+}
+
 static enum conn_verdict
 default_pre_connection(struct conn *c)
 {
@@ -204,7 +283,7 @@ conn_main(const struct service *svc, int argc, char **argv)
 {
 	static char ident[64];
 	const struct conf_opt *tabs[2] = { common_opts, svc->options };
-	struct conf_error cerr;
+	struct conf_error cerr = { "" };
 	static struct conn c;
 	char err[256];
 	int help, version, first, status;
@@ -245,10 +324,18 @@ conn_main(const struct service *svc, int argc, char **argv)
 		log_msg(LOG_LVL_ERR, "fatal: %s", err);
 		return EXIT_USAGE;
 	}
-	if (activation_fd(&c.conn_fd) < 0)
+	if (trusted_compile() < 0 || activation_fd(&c.conn_fd) < 0)
 		return EXIT_USAGE;
 
-	if (peer_identify(&c.peer, c.conn_fd) < 0) {
+	/* An upstream inetkit wrapper that took the header exported who it named. */
+	if (settings.proxy_protocol && !getenv("INETKIT_PROXIED")) {
+		status = proxy_stage(&c);
+		if (status != EXIT_SERVED) {
+			c.verdict = "refused";
+			log_record(&c, status);
+			return status;
+		}
+	} else if (peer_identify(&c.peer, c.conn_fd) < 0) {
 		log_msg(LOG_LVL_ERR, "unable to identify the client: %s", strerror(errno));
 		return EXIT_TEMP;
 	}

@@ -39,6 +39,9 @@ struct conn_settings {
 	struct conf_list allow, deny, cidr_allow, cidr_deny;
 	int reverse_lookups;		/* enum rev_lookup */
 	unsigned long idle_timeout, session_timeout, max_line;
+	int proxy_protocol;		/* expect a PROXY header from a trusted proxy */
+	struct conf_list trusted_proxy;
+	unsigned long proxy_timeout;
 };
 
 struct conn {

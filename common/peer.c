@@ -147,6 +147,33 @@ peer_identify(struct peer *p, int fd)
 	return 0;
 }
 
+/* Only the socket's own view (for the trusted-proxy check): 1, 0 not a socket, -1. */
+int
+peer_socket(struct peer *p, int fd)
+{
+	memset(p, 0, sizeof *p);
+	p->family = AF_UNSPEC;
+	return from_socket(p, fd);
+}
+
+/* The client and local address a PROXY header gave. */
+void
+peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
+    const struct addr *local, unsigned local_port)
+{
+	p->source = PEER_PROXY;
+	p->proxied = 1;
+	p->remote = *remote;
+	p->local = *local;
+	p->has_remote = p->has_local = 1;
+	p->family = remote->family;
+	p->has_cred = 0;
+	addr_format(remote, p->remote_ip);
+	addr_format(local, p->local_ip);
+	snprintf(p->remote_port, PEER_PORTMAX, "%u", remote_port);
+	snprintf(p->local_port, PEER_PORTMAX, "%u", local_port);
+}
+
 /*
  * Reverse lookup; with doublecheck the name must resolve back to the
  * address (Net::Server's "double"), or it is not used.
@@ -200,13 +227,22 @@ peer_lookup_host(struct peer *p, int doublecheck)
 	return ok ? 0 : -1;
 }
 
-/* Sets the UCSPI variables for a program we exec, so it sees the same client. */
+/*
+ * Sets the UCSPI variables for a program we exec, so it sees the same client.
+ * INETKIT_PROXIED=1 tells it the PROXY header is already off the stream, so
+ * a --proxy-protocol there does not wait for a second one.
+ */
 int
 peer_export(const struct peer *p)
 {
+	static const char *const suffixes[] = { "REMOTEIP", "REMOTEPORT", "LOCALIP", "LOCALPORT",
+	    "REMOTEHOST" };
 	const char *proto = p->family == AF_INET6 ? "TCP6" : "TCP";
 	char name[32];
+	size_t i;
 
+	if (p->proxied && setenv("INETKIT_PROXIED", "1", 1) < 0)
+		return -1;
 	if (!p->has_remote)
 		return 0;
 	if (setenv("PROTO", proto, 1) < 0)
@@ -222,6 +258,11 @@ peer_export(const struct peer *p)
 	EXPORT("LOCALPORT", p->local_port);
 	EXPORT("REMOTEHOST", p->host);
 #undef EXPORT
+	/* Stale values under the other prefix (an upstream tcpserver's view of a proxy) go. */
+	for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		snprintf(name, sizeof name, "%s%s", proto[3] ? "TCP" : "TCP6", suffixes[i]);
+		unsetenv(name);
+	}
 	return 0;
 }
 

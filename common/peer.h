@@ -30,9 +30,13 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	int proxied;			/* a PROXY header was taken off the stream */
 };
 
 int peer_identify(struct peer *p, int fd);
+int peer_socket(struct peer *p, int fd);
+void peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
+    const struct addr *local, unsigned local_port);
 int peer_lookup_host(struct peer *p, int doublecheck);
 int peer_export(const struct peer *p);
 const char *peer_source_name(enum peer_source s);

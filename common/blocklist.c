@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE		/* mkostemp */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blocklist.h"
+
+#define MAGIC "INKBLIX1"
+#define ENDIAN_MARK 0x01020304u
+#define TOKEN_MAX (ADDR_STRMAX + 4)	/* "v6/128" */
+
+__extension__ typedef unsigned __int128 u128;
+
+/*
+ * The index file: this header, then the IPv4 range starts (uint32), their
+ * labels (line, prefix as two uint32), the IPv6 range starts (two uint64,
+ * high word first) and their labels. Range i runs from start[i] up to
+ * start[i + 1] - 1; start[0] is 0; line 0 labels a range no entry covers.
+ * Numbers are in host order: an index is a cache for this machine only.
+ */
+struct blocklist_hdr {
+	char magic[8];
+	uint32_t endian, hdr_len;
+	uint64_t dev, ino, size;		/* the text it was made from */
+	int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+	uint64_t entries, nbad, n4, n6, file_len;
+	uint64_t off4s, off4i, off6s, off6i;
+	struct blocklist_bad bad[BLOCKLIST_BADMAX];
+};
+
+struct entry {
+	u128 lo;
+	uint32_t line;
+	uint32_t prefix;
+};
+
+struct entries {
+	struct entry *v;
+	size_t n, cap;
+};
+
+struct segs {
+	int v6;
+	uint64_t n;
+	uint32_t *s4;
+	uint64_t *s6;
+	uint32_t *info;
+};
+
+/* What blocklist_open builds when it compiles the text itself. */
+struct built {
+	struct blocklist_hdr hdr;
+	struct segs s4, s6;
+};
+
+static u128
+host_mask(unsigned bits, unsigned prefix)
+{
+	unsigned h = bits - prefix;
+
+	return h >= 128 ? ~(u128)0 : ((u128)1 << h) - 1;
+}
+
+static u128
+addr_value(const struct addr *a)
+{
+	size_t i, n = addr_len(a);
+	u128 v = 0;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | a->bytes[i];
+	return v;
+}
+
+static void
+layout(struct blocklist_hdr *h)
+{
+	h->hdr_len = sizeof *h;
+	h->off4s = sizeof *h;
+	h->off4i = (h->off4s + h->n4 * 4 + 7) & ~(uint64_t)7;
+	h->off6s = h->off4i + h->n4 * 8;
+	h->off6i = h->off6s + h->n6 * 16;
+	h->file_len = h->off6i + h->n6 * 8;
+}
+
+static void
+stamp(struct blocklist_hdr *h, const struct stat *st)
+{
+	h->dev = (uint64_t)st->st_dev;
+	h->ino = (uint64_t)st->st_ino;
+	h->size = (uint64_t)st->st_size;
+	h->mtime_s = (int64_t)st->st_mtim.tv_sec;
+	h->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
+	h->ctime_s = (int64_t)st->st_ctim.tv_sec;
+	h->ctime_ns = (int64_t)st->st_ctim.tv_nsec;
+}
+
+static int
+push(struct entries *es, const struct cidr *c, uint64_t line)
+{
+	if (es->n == es->cap) {
+		size_t cap = es->cap ? es->cap * 2 : 1024;
+		struct entry *v = realloc(es->v, cap * sizeof *v);
+
+		if (!v)
+			return -1;
+		es->v = v;
+		es->cap = cap;
+	}
+	es->v[es->n].lo = addr_value(&c->net);
+	es->v[es->n].line = (uint32_t)line;
+	es->v[es->n].prefix = c->prefix;
+	es->n++;
+	return 0;
+}
+
+static void
+note_bad(struct blocklist_hdr *h, uint64_t line, const char *s, size_t len)
+{
+	if (h->nbad < BLOCKLIST_BADMAX) {
+		struct blocklist_bad *b = &h->bad[h->nbad];
+
+		b->line = line;
+		if (len >= sizeof b->text)
+			len = sizeof b->text - 1;
+		memcpy(b->text, s, len);
+		b->text[len] = '\0';
+	}
+	h->nbad++;
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* One line: an address or CIDR, optionally followed by a # comment. */
+static int
+parse_line(struct blocklist_hdr *h, struct entries *e4, struct entries *e6, uint64_t line,
+    const char *s, const char *e)
+{
+	const char *hash = memchr(s, '#', (size_t)(e - s));
+	char tok[TOKEN_MAX + 1];
+	struct cidr c;
+	size_t i, n;
+
+	if (hash)
+		e = hash;
+	while (s < e && is_space(*s))
+		s++;
+	while (e > s && is_space(e[-1]))
+		e--;
+	if (s == e)
+		return 0;
+	n = (size_t)(e - s);
+	for (i = 0; i < n && n <= TOKEN_MAX; i++)
+		if (is_space(s[i]) || s[i] == '\0')
+			break;
+	if (n > TOKEN_MAX || i < n) {
+		note_bad(h, line, s, n);
+		return 0;
+	}
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	if (cidr_parse(&c, tok) < 0) {
+		note_bad(h, line, s, n);
+		return 0;
+	}
+	h->entries++;
+	return push(c.net.family == AF_INET ? e4 : e6, &c, line);
+}
+
+static int
+parse_text(struct blocklist_hdr *h, struct entries *e4, struct entries *e6, const char *p,
+    size_t len)
+{
+	const char *end = p + len, *nl;
+	uint64_t line = 0;
+
+	for (; p < end; p = nl ? nl + 1 : end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (++line > UINT32_MAX) {
+			errno = EFBIG;
+			return -1;
+		}
+		if (parse_line(h, e4, e6, line, p, nl ? nl : end) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static unsigned
+digit(const struct entry *e, unsigned pass)
+{
+	return pass == 0 ? e->prefix : (unsigned)(e->lo >> (8 * (pass - 1))) & 0xff;
+}
+
+/*
+ * Orders by start, then prefix (wider first); a least-significant-digit
+ * radix sort is stable, so equal blocks keep their line order. A pass whose
+ * digit is the same for every entry is skipped (most IPv6 bytes in practice).
+ */
+static int
+sort_entries(struct entries *es, unsigned bits)
+{
+	struct entry *tmp, *from = es->v, *to;
+	size_t count[256], i, n = es->n;
+	unsigned pass, d;
+
+	if (n < 2)
+		return 0;
+	tmp = malloc(n * sizeof *tmp);
+	if (!tmp)
+		return -1;
+	to = tmp;
+	for (pass = 0; pass <= bits / 8; pass++) {
+		memset(count, 0, sizeof count);
+		for (i = 0; i < n; i++)
+			count[digit(&from[i], pass)]++;
+		if (count[digit(&from[0], pass)] == n)
+			continue;
+		for (d = 0, i = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = i;
+			i += c;
+		}
+		for (i = 0; i < n; i++)
+			to[count[digit(&from[i], pass)]++] = from[i];
+		to = from;
+		from = from == es->v ? tmp : es->v;
+	}
+	if (from != es->v)
+		memcpy(es->v, from, n * sizeof *from);
+	free(tmp);
+	return 0;
+}
+
+static void
+emit(struct segs *o, u128 start, uint32_t line, uint32_t prefix)
+{
+	if (o->n && o->info[2 * (o->n - 1)] == line)
+		return;
+	if (o->v6) {
+		o->s6[2 * o->n] = (uint64_t)(start >> 64);
+		o->s6[2 * o->n + 1] = (uint64_t)start;
+	} else {
+		o->s4[o->n] = (uint32_t)start;
+	}
+	o->info[2 * o->n] = line;
+	o->info[2 * o->n + 1] = prefix;
+	o->n++;
+}
+
+/*
+ * Turns sorted CIDR blocks into disjoint ranges labelled with the most
+ * specific block covering them. CIDR blocks never overlap partly: two are
+ * disjoint or one holds the other. So, sorted by start and then by
+ * widening prefix, the blocks still open form a chain of nested blocks (a
+ * stack at most bits + 1 deep). Of identical blocks the first line wins.
+ */
+static void
+sweep(const struct entry *e, size_t n, unsigned bits, struct segs *o)
+{
+	struct { u128 lo, hi; uint32_t line, prefix; } st[130];
+	size_t sp = 0, i;
+	u128 cur = 0, maxv = host_mask(bits, 0);
+	int done = 0;
+
+	for (i = 0; i < n; i++) {
+		u128 lo = e[i].lo, hi = lo | host_mask(bits, e[i].prefix);
+
+		while (sp && st[sp - 1].hi < lo) {
+			sp--;
+			if (cur <= st[sp].hi) {
+				emit(o, cur, st[sp].line, st[sp].prefix);
+				cur = st[sp].hi + 1;	/* hi < lo <= maxv: no overflow */
+			}
+		}
+		if (sp && st[sp - 1].lo == lo && st[sp - 1].prefix == e[i].prefix)
+			continue;
+		if (cur < lo) {
+			emit(o, cur, sp ? st[sp - 1].line : 0, sp ? st[sp - 1].prefix : 0);
+			cur = lo;
+		}
+		st[sp].lo = lo;
+		st[sp].hi = hi;
+		st[sp].line = e[i].line;
+		st[sp].prefix = e[i].prefix;
+		sp++;
+	}
+	while (sp) {
+		sp--;
+		if (!done && cur <= st[sp].hi) {
+			emit(o, cur, st[sp].line, st[sp].prefix);
+			if (st[sp].hi == maxv)
+				done = 1;
+			else
+				cur = st[sp].hi + 1;
+		}
+	}
+	if (!done)
+		emit(o, cur, 0, 0);
+}
+
+static int
+compile(struct segs *o, struct entries *es, unsigned bits)
+{
+	size_t cap = 2 * es->n + 1;
+
+	o->v6 = bits == 128;
+	o->n = 0;
+	o->info = malloc(cap * 2 * sizeof *o->info);
+	if (o->v6)
+		o->s6 = malloc(cap * 2 * sizeof *o->s6);
+	else
+		o->s4 = malloc(cap * sizeof *o->s4);
+	if (!o->info || (o->v6 ? !o->s6 : !o->s4))
+		return -1;
+	if (sort_entries(es, bits) < 0)
+		return -1;
+	sweep(es->v, es->n, bits, o);
+	return 0;
+}
+
+static void
+built_free(struct built *b)
+{
+	if (!b)
+		return;
+	free(b->s4.s4);
+	free(b->s4.info);
+	free(b->s6.s6);
+	free(b->s6.info);
+	free(b);
+}
+
+/* Compiles the text on fd (a regular file) into tables in memory. */
+static struct built *
+build(int fd, const struct stat *st)
+{
+	struct entries e4 = { 0 }, e6 = { 0 };
+	struct built *b = calloc(1, sizeof *b);
+	void *text = NULL;
+	int ok = 0, e;
+
+	if (!b)
+		return NULL;
+	memcpy(b->hdr.magic, MAGIC, 8);
+	b->hdr.endian = ENDIAN_MARK;
+	stamp(&b->hdr, st);
+	if (st->st_size > 0) {
+		text = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (text == MAP_FAILED) {
+			text = NULL;
+			goto out;
+		}
+		madvise(text, (size_t)st->st_size, MADV_SEQUENTIAL);
+		if (parse_text(&b->hdr, &e4, &e6, text, (size_t)st->st_size) < 0)
+			goto out;
+	}
+	if (compile(&b->s4, &e4, 32) < 0 || compile(&b->s6, &e6, 128) < 0)
+		goto out;
+	b->hdr.n4 = b->s4.n;
+	b->hdr.n6 = b->s6.n;
+	layout(&b->hdr);
+	ok = 1;
+out:
+	e = errno;
+	if (text)
+		munmap(text, (size_t)st->st_size);
+	free(e4.v);
+	free(e6.v);
+	if (!ok) {
+		built_free(b);
+		errno = e ? e : ENOMEM;
+		return NULL;
+	}
+	return b;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Written to a temporary file beside it and renamed over it, so a reader
+ * maps either the old index or the new one, never a half-written one. No
+ * fsync: the index is a cache, checked on every open and rebuilt if bad.
+ */
+static int
+write_index(const char *path, const struct built *b, mode_t mode)
+{
+	static const char zero[8];
+	char tmp[BLOCKLIST_PATHMAX + 8];
+	const struct blocklist_hdr *h = &b->hdr;
+	int fd, e;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, (mode & 0644) | 0600) < 0
+	    || write_all(fd, h, sizeof *h) < 0
+	    || write_all(fd, b->s4.s4, h->n4 * 4) < 0
+	    || write_all(fd, zero, h->off4i - (h->off4s + h->n4 * 4)) < 0
+	    || write_all(fd, b->s4.info, h->n4 * 8) < 0
+	    || write_all(fd, b->s6.s6, h->n6 * 16) < 0
+	    || write_all(fd, b->s6.info, h->n6 * 8) < 0
+	    || close(fd) < 0 || (fd = -1, rename(tmp, path) < 0)) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+fresh(const struct blocklist_hdr *h, const struct stat *st)
+{
+	struct blocklist_hdr now;
+
+	stamp(&now, st);
+	return h->dev == now.dev && h->ino == now.ino && h->size == now.size
+	    && h->mtime_s == now.mtime_s && h->mtime_ns == now.mtime_ns
+	    && h->ctime_s == now.ctime_s && h->ctime_ns == now.ctime_ns;
+}
+
+static void
+point(struct blocklist *bl, const struct blocklist_hdr *h, const char *base)
+{
+	bl->hdr = h;
+	bl->n4 = h->n4;
+	bl->n6 = h->n6;
+	bl->start4 = (const uint32_t *)(const void *)(base + h->off4s);
+	bl->info4 = (const uint32_t *)(const void *)(base + h->off4i);
+	bl->start6 = (const uint64_t *)(const void *)(base + h->off6s);
+	bl->info6 = (const uint32_t *)(const void *)(base + h->off6i);
+}
+
+/* Maps the index if it is whole and made from this very text; -1 otherwise. */
+static int
+map_index(struct blocklist *bl, const struct stat *list)
+{
+	struct blocklist_hdr want;
+	const struct blocklist_hdr *h;
+	struct stat st;
+	void *m;
+	size_t i;
+	int fd = open(bl->index, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
+	    || (uint64_t)st.st_size < sizeof(struct blocklist_hdr)) {
+		close(fd);
+		return -1;
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -1;
+	/* A lookup touches a page per step: no read-ahead or fault-around. */
+	madvise(m, (size_t)st.st_size, MADV_RANDOM);
+	h = m;
+	want = *h;
+	layout(&want);
+	if (memcmp(h->magic, MAGIC, 8) != 0 || h->endian != ENDIAN_MARK
+	    || h->hdr_len != sizeof *h || h->n4 == 0 || h->n6 == 0
+	    || h->n4 > (uint64_t)st.st_size || h->n6 > (uint64_t)st.st_size
+	    || h->file_len != (uint64_t)st.st_size || want.file_len != h->file_len
+	    || want.off4i != h->off4i || want.off6s != h->off6s || want.off6i != h->off6i
+	    || !fresh(h, list))
+		goto bad;
+	for (i = 0; i < BLOCKLIST_BADMAX; i++)
+		if (!memchr(h->bad[i].text, '\0', sizeof h->bad[i].text))
+			goto bad;
+	bl->map = m;
+	bl->maplen = (size_t)st.st_size;
+	point(bl, h, m);
+	if (bl->start4[0] != 0 || bl->start6[0] != 0 || bl->start6[1] != 0)
+		goto bad;
+	return 0;
+bad:
+	munmap(m, (size_t)st.st_size);
+	bl->map = NULL;
+	bl->hdr = NULL;
+	return -1;
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * Where the index of list lives: --index, else systemd's CacheDirectory
+ * ($CACHE_DIRECTORY, first entry) under a name made from the list's path,
+ * else LIST.idx beside the list.
+ */
+int
+blocklist_index_path(char *out, size_t len, const char *list, const char *index)
+{
+	const char *cd = getenv("CACHE_DIRECTORY"), *base = strrchr(list, '/');
+	int n;
+
+	if (index)
+		n = snprintf(out, len, "%s", index);
+	else if (cd && *cd && *cd != ':')
+		n = snprintf(out, len, "%.*s/%s.%016llx.idx", (int)strcspn(cd, ":"), cd,
+		    base ? base + 1 : list, (unsigned long long)fnv1a(list));
+	else
+		n = snprintf(out, len, "%s.idx", list);
+	if (n < 0 || (size_t)n >= len) {
+		out[0] = '\0';
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Makes list ready for lookups: maps a fresh index, or compiles the text
+ * and writes the index (under an exclusive lock on the list, so concurrent
+ * connections compile once). If no index can be written the compiled table
+ * is used from memory and bl->note says why. -1 with errno: the list
+ * itself cannot be read.
+ */
+int
+blocklist_open(struct blocklist *bl, const char *list, const char *index)
+{
+	struct built *b;
+	struct stat st;
+	int fd, e;
+
+	memset(bl, 0, sizeof *bl);
+	if (blocklist_index_path(bl->index, sizeof bl->index, list, index) < 0)
+		snprintf(bl->note, sizeof bl->note, "index path too long");
+	fd = open(list, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		goto fail;
+	}
+	if (bl->index[0] && map_index(bl, &st) == 0)
+		goto done;
+	/* Someone else may be compiling this very text: wait, then look again. */
+	if (bl->index[0] && flock(fd, LOCK_EX) == 0 && map_index(bl, &st) == 0)
+		goto done;
+	b = build(fd, &st);
+	if (!b)
+		goto fail;
+	bl->built = 1;
+	bl->mem = b;
+	bl->hdr = &b->hdr;
+	bl->n4 = b->s4.n;
+	bl->n6 = b->s6.n;
+	bl->start4 = b->s4.s4;
+	bl->info4 = b->s4.info;
+	bl->start6 = b->s6.s6;
+	bl->info6 = b->s6.info;
+	if (bl->index[0] && write_index(bl->index, b, st.st_mode) < 0) {
+		snprintf(bl->note, sizeof bl->note, "unable to write index %s: %s", bl->index,
+		    strerror(errno));
+		bl->index[0] = '\0';
+	}
+done:
+	close(fd);
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	blocklist_close(bl);
+	errno = e;
+	return -1;
+}
+
+static void
+canonical(char out[ADDR_STRMAX + 5], const struct addr *a, unsigned prefix)
+{
+	struct addr net = *a;
+	size_t i, n = addr_len(a);
+
+	for (i = 0; i < n; i++) {
+		unsigned keep = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * i : 0;
+
+		net.bytes[i] &= (uint8_t)(0xff00u >> keep);
+	}
+	addr_format(&net, out);
+	if (prefix != 8 * n)
+		snprintf(out + strlen(out), ADDR_STRMAX + 5 - strlen(out), "/%u", prefix);
+}
+
+/* 1 and *m filled if a is blocked, else 0. Binary search: log2(ranges) steps. */
+int
+blocklist_lookup(const struct blocklist *bl, const struct addr *a, struct blocklist_match *m)
+{
+	uint64_t lo = 0, hi, mid;
+	const uint32_t *info;
+
+	if (!bl->hdr)
+		return 0;
+	if (a->family == AF_INET) {
+		uint32_t k = (uint32_t)addr_value(a);
+
+		hi = bl->n4;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			if (bl->start4[mid] <= k)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		info = bl->info4;
+	} else if (a->family == AF_INET6) {
+		u128 k = addr_value(a);
+		uint64_t kh = (uint64_t)(k >> 64), kl = (uint64_t)k;
+
+		hi = bl->n6;
+		while (lo < hi) {
+			const uint64_t *s;
+
+			mid = lo + (hi - lo) / 2;
+			s = bl->start6 + 2 * mid;
+			if (s[0] < kh || (s[0] == kh && s[1] <= kl))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		info = bl->info6;
+	} else {
+		return 0;
+	}
+	if (lo == 0 || info[2 * (lo - 1)] == 0)
+		return 0;
+	m->line = info[2 * (lo - 1)];
+	canonical(m->text, a, info[2 * (lo - 1) + 1]);
+	return 1;
+}
+
+uint64_t
+blocklist_entries(const struct blocklist *bl)
+{
+	return bl->hdr ? bl->hdr->entries : 0;
+}
+
+uint64_t
+blocklist_nbad(const struct blocklist *bl)
+{
+	return bl->hdr ? bl->hdr->nbad : 0;
+}
+
+const struct blocklist_bad *
+blocklist_bad(const struct blocklist *bl, size_t i)
+{
+	return bl->hdr && i < bl->hdr->nbad && i < BLOCKLIST_BADMAX ? &bl->hdr->bad[i] : NULL;
+}
+
+void
+blocklist_close(struct blocklist *bl)
+{
+	if (bl->map)
+		munmap(bl->map, bl->maplen);
+	built_free(bl->mem);
+	bl->map = bl->mem = NULL;
+	bl->hdr = NULL;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef INETKIT_BLOCKLIST_H
+#define INETKIT_BLOCKLIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+/*
+ * A block list (inetkit-blocklist(5)): a text file of IPv4/IPv6 addresses
+ * and CIDR blocks, one per line. For lookups it is compiled into a sorted
+ * table of disjoint address ranges, each labelled with the most specific
+ * entry that covers it, and that table is kept in an index file that is
+ * mapped, not read, so a lookup costs a binary search whatever the size.
+ * The index records which version of the text it was made from (device,
+ * inode, size, mtime, ctime) and is rebuilt, atomically, when they differ.
+ */
+#define BLOCKLIST_BADMAX 8		/* bad lines remembered for reports */
+#define BLOCKLIST_TEXTMAX 64		/* bytes of a bad line remembered */
+#define BLOCKLIST_PATHMAX 4096
+
+struct blocklist_bad {
+	uint64_t line;
+	char text[BLOCKLIST_TEXTMAX];	/* raw bytes, NUL-terminated; escape before logging */
+};
+
+struct blocklist_hdr;
+
+struct blocklist {
+	const struct blocklist_hdr *hdr;
+	const uint32_t *start4;		/* range starts, ascending */
+	const uint32_t *info4;		/* per range: line, prefix */
+	const uint64_t *start6;		/* two words (high, low) per range */
+	const uint32_t *info6;
+	uint64_t n4, n6;
+	void *map;			/* the mapped index, or */
+	size_t maplen;
+	void *mem;			/* the table built in memory */
+	char index[BLOCKLIST_PATHMAX];	/* the index file used or written; "" if none */
+	int built;			/* this call compiled the text */
+	char note[BLOCKLIST_PATHMAX + 128];	/* why no index could be used, or "" */
+};
+
+struct blocklist_match {
+	uint64_t line;
+	char text[ADDR_STRMAX + 5];	/* the entry, canonical: "192.0.2.0/24" */
+};
+
+int blocklist_index_path(char *out, size_t len, const char *list, const char *index);
+int blocklist_open(struct blocklist *bl, const char *list, const char *index);
+int blocklist_lookup(const struct blocklist *bl, const struct addr *a,
+    struct blocklist_match *m);
+uint64_t blocklist_entries(const struct blocklist *bl);
+uint64_t blocklist_nbad(const struct blocklist *bl);
+const struct blocklist_bad *blocklist_bad(const struct blocklist *bl, size_t i);
+void blocklist_close(struct blocklist *bl);
+
+#endif

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block list compiler: for any text, the compiled table (from memory and
+ * again from the index file it wrote) must give, for addresses at and
+ * around every entry's edges, the answer of a plain scan: the longest
+ * prefix that holds the address, the earliest line among equals.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/blocklist.h"
+
+#define ENTRY_MAX 256
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct ref {
+	struct cidr c;
+	uint64_t line;
+};
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* The format, read the simple way. */
+static size_t
+ref_parse(const char *p, size_t len, struct ref *r, uint64_t *nbad)
+{
+	const char *end = p + len, *nl, *s, *e, *h;
+	uint64_t line = 0;
+	size_t n = 0, i;
+	char tok[64];
+
+	for (; p < end && n < ENTRY_MAX; p = nl ? nl + 1 : end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		line++;
+		s = p;
+		e = nl ? nl : end;
+		if ((h = memchr(s, '#', (size_t)(e - s))))
+			e = h;
+		while (s < e && is_space(*s))
+			s++;
+		while (e > s && is_space(e[-1]))
+			e--;
+		if (s == e)
+			continue;
+		for (i = 0; s + i < e; i++)
+			if (is_space(s[i]) || s[i] == '\0')
+				break;
+		if (s + i < e || (size_t)(e - s) >= sizeof tok || (size_t)(e - s) > ADDR_STRMAX + 4) {
+			(*nbad)++;
+			continue;
+		}
+		memcpy(tok, s, (size_t)(e - s));
+		tok[e - s] = '\0';
+		if (cidr_parse(&r[n].c, tok) < 0) {
+			(*nbad)++;
+			continue;
+		}
+		r[n++].line = line;
+	}
+	return p < end ? (size_t)-1 : n;
+}
+
+static uint64_t
+ref_lookup(const struct ref *r, size_t n, const struct addr *a, unsigned *prefix)
+{
+	uint64_t best = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cidr_match(&r[i].c, a) && (!best || r[i].c.prefix > *prefix)) {
+			best = r[i].line;
+			*prefix = r[i].c.prefix;
+		}
+	return best;
+}
+
+static void
+step(struct addr *a, int up)
+{
+	int i = (int)addr_len(a) - 1;
+
+	for (; i >= 0; i--) {
+		a->bytes[i] = (uint8_t)(a->bytes[i] + (up ? 1 : -1));
+		if (a->bytes[i] != (up ? 0 : 0xff))
+			break;
+	}
+}
+
+static void
+check(const struct blocklist *bl, const struct ref *r, size_t n, const struct addr *a)
+{
+	struct blocklist_match m;
+	unsigned prefix = 0;
+	uint64_t want = ref_lookup(r, n, a, &prefix);
+	int got = blocklist_lookup(bl, a, &m);
+
+	if (got != (want != 0) || (got && m.line != want))
+		abort();
+}
+
+static char dir[] = "/tmp/fuzz_blocklist.XXXXXX";
+
+static void
+cleanup(void)
+{
+	char p[80];
+
+	snprintf(p, sizeof p, "%s/list", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/list.idx", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int made;
+	struct ref r[ENTRY_MAX];
+	struct blocklist mem, idx;
+	char list[64], index[80];
+	uint64_t nbad = 0;
+	size_t n, i;
+	int pass;
+	FILE *f;
+
+	if (!made) {
+		if (!mkdtemp(dir))
+			abort();
+		atexit(cleanup);
+		made = 1;
+	}
+	n = ref_parse((const char *)data, size, r, &nbad);
+	if (n == (size_t)-1)
+		return 0;	/* more entries than the plain scan is worth */
+	snprintf(list, sizeof list, "%s/list", dir);
+	snprintf(index, sizeof index, "%s/list.idx", dir);
+	unlink(index);
+	if (!(f = fopen(list, "w")) || fwrite(data, 1, size, f) != size || fclose(f) != 0)
+		abort();
+	if (blocklist_open(&mem, list, index) < 0 || !mem.built || mem.note[0])
+		abort();
+	if (blocklist_open(&idx, list, index) < 0 || idx.built)
+		abort();	/* the second open maps the index the first wrote */
+	if (blocklist_entries(&mem) != n || blocklist_nbad(&mem) != nbad
+	    || blocklist_entries(&idx) != n || blocklist_nbad(&idx) != nbad)
+		abort();
+	for (pass = 0; pass < 2; pass++) {
+		const struct blocklist *bl = pass ? &idx : &mem;
+
+		for (i = 0; i < n; i++) {
+			struct addr a = r[i].c.net;
+			size_t k, bits = addr_len(&a) * 8;
+
+			check(bl, r, n, &a);
+			step(&a, 0);
+			check(bl, r, n, &a);
+			a = r[i].c.net;
+			for (k = r[i].c.prefix; k < bits; k++)	/* the block's last address */
+				a.bytes[k / 8] |= (uint8_t)(0x80u >> (k % 8));
+			check(bl, r, n, &a);
+			step(&a, 1);
+			check(bl, r, n, &a);
+		}
+	}
+	blocklist_close(&mem);
+	blocklist_close(&idx);
+	return 0;
+}
