@@ -58,11 +58,21 @@ static const struct conf_opt options[] = {
  * default "no rule allows" never counts). With "all", a refused address
  * gets "Access Denied" at once.
  */
+static int
+configure(struct conn *c)
+{
+	(void)c;
+	if (!htpasswd_file == !pam_service) {
+		log_msg(LOG_LVL_ERR, "fatal: exactly one of --htpasswd FILE and --pam SERVICE is "
+		    "required");
+		return EXIT_USAGE;
+	}
+	return EXIT_SERVED;
+}
+
 static enum conn_verdict
 pre_connection(struct conn *c)
 {
-	if (!htpasswd_file == !pam_service)
-		die(EXIT_USAGE, "exactly one of --htpasswd FILE and --pam SERVICE is required");
 	if (satisfy == SATISFY_ANY) {
 		logged_in = c->access == ACL_ALLOW;
 		return CONN_ACCEPT;
@@ -322,6 +332,7 @@ static const struct service cmdserver = {
 	.summary = "Line command server (motd date who quit) behind an address check and a login "
 	    "(mod_perl's CommandServer).",
 	.options = options,
+	.configure = configure,
 	.pre_connection = pre_connection,
 	.process_connection = process,
 	.refusal = DENIED,

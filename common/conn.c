@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proxy.h"
+#include "serve.h"
 
 #define INETKIT_VERSION "0.1.0"
 #define SD_LISTEN_FDS_START 3
@@ -19,6 +21,14 @@ static struct conn_settings settings = {
 	.idle_timeout = 60,
 	.max_line = 8192,
 	.proxy_timeout = 5,
+	.serve = {
+		.max_connections = 64,
+		.max_per_source = 16,
+		.max_per_netblock = 32,
+		.penalty = 1,
+		.penalty_max = 300,
+		.drain_timeout = 10,
+	},
 };
 
 static struct cidr trusted[CONF_LIST_MAX];
@@ -54,6 +64,21 @@ static const struct conf_opt common_opts[] = {
 	    "a proxy whose PROXY header is believed (repeatable)", 0 },
 	{ "proxy-timeout", CONF_UINT, &settings.proxy_timeout, 1, 3600, NULL, NULL, "SECS",
 	    "time allowed for the whole PROXY header (default 5)", 0 },
+	{ "listen", CONF_LIST, &settings.listen, 0, 0, NULL, NULL, "ADDR:PORT",
+	    "accept connections here and serve each in a child (repeatable)", 0 },
+	{ "max-connections", CONF_UINT, &settings.serve.max_connections, 1, SERVE_CONN_MAX, NULL,
+	    NULL, "N", "accept loop: connections served at once; more wait (default 64)", 0 },
+	{ "max-per-source", CONF_UINT, &settings.serve.max_per_source, 0, SERVE_CONN_MAX, NULL,
+	    NULL, "N", "accept loop: connections from one address; 0 no limit (default 16)", 0 },
+	{ "max-per-netblock", CONF_UINT, &settings.serve.max_per_netblock, 0, SERVE_CONN_MAX,
+	    NULL, NULL, "N", "accept loop: from one /24 or /64; 0 no limit (default 32)", 0 },
+	{ "penalty", CONF_UINT, &settings.serve.penalty, 0, 3600, NULL, NULL, "SECS",
+	    "accept loop: refuse a source this long after a refusal, doubling; 0 off (default 1)",
+	    0 },
+	{ "penalty-max", CONF_UINT, &settings.serve.penalty_max, 1, 86400, NULL, NULL, "SECS",
+	    "accept loop: the longest penalty (default 300)", 0 },
+	{ "drain-timeout", CONF_UINT, &settings.serve.drain_timeout, 0, 3600, NULL, NULL, "SECS",
+	    "accept loop: after SIGTERM, time left to running sessions (default 10)", 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
 };
 
@@ -104,34 +129,57 @@ open_log(void)
  * fd 3 with LISTEN_PID/LISTEN_FDS (sd_listen_fds(3)); the protocol is three
  * environment variables, so it needs no libsystemd at start-up. Otherwise the
  * client is on stdin/stdout, as inetd, xinetd, tcpserver and a pipe give it.
+ * Listening sockets instead (systemd Accept=no, or --listen) go into lfds[]
+ * for the accept loop.
  */
 static int
-activation_fd(int *fd)
+activation(int *fd, int *lfds, size_t *nl)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	unsigned long p, n;
-	int listening = 0;
-	socklen_t len = sizeof listening;
+	char err[256];
+	unsigned long p, n, i;
+	size_t k;
+	int r;
 
 	*fd = 0;
-	if (!pid || !fds || conf_uint(pid, 1, (unsigned long)-1, &p) < 0
-	    || p != (unsigned long)getpid())
-		return 0;
-	if (conf_uint(fds, 0, 1024, &n) < 0 || n != 1) {
-		log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%.16s: expected exactly one connection "
-		    "(use Accept=yes)", fds);
-		return -1;
+	*nl = 0;
+	if (pid && fds && conf_uint(pid, 1, (unsigned long)-1, &p) == 0
+	    && p == (unsigned long)getpid()) {
+		if (conf_uint(fds, 1, SERVE_LISTEN_MAX, &n) < 0) {
+			log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%.16s: expected 1 to %d sockets",
+			    fds, SERVE_LISTEN_MAX);
+			return -1;
+		}
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		for (i = 0; i < n; i++) {
+			int lfd = SD_LISTEN_FDS_START + (int)i;
+
+			if (serve_is_listening(lfd)) {
+				fcntl(lfd, F_SETFD, FD_CLOEXEC);
+				lfds[(*nl)++] = lfd;
+			} else if (n == 1) {
+				*fd = lfd;	/* Accept=yes: the connection itself */
+			} else {
+				log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%lu: fd %d is not a listening "
+				    "socket (more than one fd is for Accept=no)", n, lfd);
+				return -1;
+			}
+		}
 	}
-	if (getsockopt(SD_LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0
-	    && listening) {
-		log_msg(LOG_LVL_ERR, "fatal: fd 3 is a listening socket: this build serves one "
-		    "connection per process (use Accept=yes)");
-		return -1;
+	for (k = 0; k < settings.listen.n; k++) {
+		if (*nl == SERVE_LISTEN_MAX) {
+			log_msg(LOG_LVL_ERR, "fatal: more than %d listening sockets",
+			    SERVE_LISTEN_MAX);
+			return -1;
+		}
+		if ((r = serve_listen(settings.listen.v[k], &lfds[*nl], err, sizeof err)) < 0) {
+			log_msg(LOG_LVL_ERR, "fatal: option --listen: %s", err);
+			return r == SERVE_BADSPEC ? -1 : EXIT_TEMP;
+		}
+		(*nl)++;
 	}
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	*fd = SD_LISTEN_FDS_START;
 	return 0;
 }
 
@@ -278,6 +326,69 @@ push_filters(struct filter_chain *ch, const struct filter *const *f)
 	return 0;
 }
 
+/*
+ * One connection, from "who is it" to the log record; conn_main runs it
+ * once, or the accept loop once in every child.
+ */
+static int
+serve_connection(struct conn *c)
+{
+	const struct service *svc = c->svc;
+	int status;
+
+	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	/* An upstream inetkit wrapper that took the header exported who it named. */
+	if (settings.proxy_protocol && !getenv("INETKIT_PROXIED")) {
+		status = proxy_stage(c);
+		if (status != EXIT_SERVED) {
+			c->verdict = "refused";
+			log_record(c, status);
+			return status;
+		}
+	} else if (peer_identify(&c->peer, c->conn_fd) < 0) {
+		log_msg(LOG_LVL_ERR, "unable to identify the client: %s", strerror(errno));
+		return EXIT_TEMP;
+	}
+	if (settings.reverse_lookups != REV_NO)
+		peer_lookup_host(&c->peer, settings.reverse_lookups == REV_DOUBLE);
+	c->access = acl_check(&c->acl, &c->peer, c->rule);
+	if (io_init(&c->io, c->conn_fd, c->conn_fd == 0 ? 1 : c->conn_fd, settings.max_line,
+	    (unsigned)settings.idle_timeout) < 0) {
+		log_msg(LOG_LVL_ERR, "unable to set up the connection: %s", strerror(errno));
+		return EXIT_TEMP;
+	}
+	if ((svc->pre_connection ? svc->pre_connection : default_pre_connection)(c)
+	    == CONN_REFUSE) {
+		c->verdict = "refused";
+		if (svc->refusal) {
+			io_puts(&c->io, svc->refusal);
+			io_close(&c->io);
+		}
+		log_record(c, EXIT_REFUSED);
+		return EXIT_REFUSED;
+	}
+	if (push_filters(&c->io.ofilters, svc->output_filters) < 0
+	    || push_filters(&c->io.ifilters, svc->input_filters) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: more than %d filters", FILTER_MAX);
+		return EXIT_USAGE;
+	}
+	io_session_timeout((unsigned)settings.session_timeout);
+	status = svc->process_connection(c);
+	if (io_close(&c->io) < 0 && status == EXIT_SERVED)
+		status = conn_end_status(c);
+	log_record(c, status);
+	return status;
+}
+
+static int
+serve_child(int fd, void *arg)
+{
+	struct conn *c = arg;
+
+	c->conn_fd = fd;
+	return serve_connection(c);
+}
+
 int
 conn_main(const struct service *svc, int argc, char **argv)
 {
@@ -285,10 +396,11 @@ conn_main(const struct service *svc, int argc, char **argv)
 	const struct conf_opt *tabs[2] = { common_opts, svc->options };
 	struct conf_error cerr = { "" };
 	static struct conn c;
+	int lfds[SERVE_LISTEN_MAX];
+	size_t nl;
 	char err[256];
-	int help, version, first, status;
+	int help, version, first, r;
 
-	clock_gettime(CLOCK_MONOTONIC, &c.start);
 	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
 	log_init(ident);
 	signal(SIGPIPE, SIG_IGN);
@@ -324,48 +436,19 @@ conn_main(const struct service *svc, int argc, char **argv)
 		log_msg(LOG_LVL_ERR, "fatal: %s", err);
 		return EXIT_USAGE;
 	}
-	if (trusted_compile() < 0 || activation_fd(&c.conn_fd) < 0)
+	if (trusted_compile() < 0)
 		return EXIT_USAGE;
-
-	/* An upstream inetkit wrapper that took the header exported who it named. */
-	if (settings.proxy_protocol && !getenv("INETKIT_PROXIED")) {
-		status = proxy_stage(&c);
-		if (status != EXIT_SERVED) {
-			c.verdict = "refused";
-			log_record(&c, status);
-			return status;
-		}
-	} else if (peer_identify(&c.peer, c.conn_fd) < 0) {
-		log_msg(LOG_LVL_ERR, "unable to identify the client: %s", strerror(errno));
+	if (svc->configure && (r = svc->configure(&c)) != EXIT_SERVED)
+		return r;
+	if ((r = activation(&c.conn_fd, lfds, &nl)) != 0)
+		return r < 0 ? EXIT_USAGE : r;
+	if (nl == 0)
+		return serve_connection(&c);
+	log_msg(LOG_LVL_INFO, "accepting on %zu socket%s, at most %lu connections at once", nl,
+	    nl > 1 ? "s" : "", settings.serve.max_connections);
+	if (serve_loop(lfds, nl, &settings.serve, serve_child, &c) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: unable to run the accept loop: %s", strerror(errno));
 		return EXIT_TEMP;
 	}
-	if (settings.reverse_lookups != REV_NO)
-		peer_lookup_host(&c.peer, settings.reverse_lookups == REV_DOUBLE);
-	c.access = acl_check(&c.acl, &c.peer, c.rule);
-	if (io_init(&c.io, c.conn_fd, c.conn_fd == 0 ? 1 : c.conn_fd, settings.max_line,
-	    (unsigned)settings.idle_timeout) < 0) {
-		log_msg(LOG_LVL_ERR, "unable to set up the connection: %s", strerror(errno));
-		return EXIT_TEMP;
-	}
-	if ((svc->pre_connection ? svc->pre_connection : default_pre_connection)(&c)
-	    == CONN_REFUSE) {
-		c.verdict = "refused";
-		if (svc->refusal) {
-			io_puts(&c.io, svc->refusal);
-			io_close(&c.io);
-		}
-		log_record(&c, EXIT_REFUSED);
-		return EXIT_REFUSED;
-	}
-	if (push_filters(&c.io.ofilters, svc->output_filters) < 0
-	    || push_filters(&c.io.ifilters, svc->input_filters) < 0) {
-		log_msg(LOG_LVL_ERR, "fatal: more than %d filters", FILTER_MAX);
-		return EXIT_USAGE;
-	}
-	io_session_timeout((unsigned)settings.session_timeout);
-	status = svc->process_connection(&c);
-	if (io_close(&c.io) < 0 && status == EXIT_SERVED)
-		status = conn_end_status(&c);
-	log_record(&c, status);
-	return status;
+	return EXIT_SERVED;
 }

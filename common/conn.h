@@ -10,6 +10,7 @@
 #include "io.h"
 #include "log.h"
 #include "peer.h"
+#include "serve.h"
 
 /*
  * The connection cycle (DESIGN.md): configure, identify the client, run the
@@ -42,6 +43,8 @@ struct conn_settings {
 	int proxy_protocol;		/* expect a PROXY header from a trusted proxy */
 	struct conf_list trusted_proxy;
 	unsigned long proxy_timeout;
+	struct conf_list listen;	/* --listen: run the accept loop */
+	struct serve_opts serve;
 };
 
 struct conn {
@@ -66,6 +69,8 @@ struct service {
 	const char *summary;
 	const struct conf_opt *options;	/* the program's own, NULL-name-terminated */
 	int min_operands;
+	/* After the options are read, before any client: returns 0 or an exit status. */
+	int (*configure)(struct conn *c);
 	/* Before any byte is read; may look at c->access. NULL: refuse on deny. */
 	enum conn_verdict (*pre_connection)(struct conn *c);
 	/* Serves the client; returns the exit status. */

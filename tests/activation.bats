@@ -97,7 +97,7 @@ expect_hex() {
 	assert_line --partial 'died with code 1'
 }
 
-@test "LISTEN_FDS other than 1 is a configuration error (exit 100), nothing served" {
+@test "LISTEN_FDS=2 with fds that are not listening sockets is a configuration error (exit 100), nothing served" {
 	# LISTEN_PID is the inner shell's pid, which exec keeps.
 	run bash -c 'LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" </dev/null' "$BIN/echo"
 	assert_failure 100

@@ -441,7 +441,8 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 	for o in $("$BIN/echo" --help | sed -n 's/^  \(--[a-z0-9-]*\).*/\1/p'); do
 		extra=--log-level=2
 		case $o in
-		--help|--version) continue ;;
+		# --listen turns the program into a server on a socket, not this pipe: tests/accept.bats.
+		--help|--version|--listen) continue ;;
 		--conf-file) v=/dev/null ;;
 		--log) v=stderr ;;
 		--allow) v='10\..*' ;;

@@ -139,3 +139,29 @@ teardown() {
 	assert_success
 	assert_output ""
 }
+
+@test "every service also ships an Accept=no variant: listening socket, bounded, exposure 1.5 or less" {
+	local u=$VERIFY$(unitdir) s e n=0
+	for s in echo lcecho cmdserver echo-guarded; do
+		n=$((n + 1))
+		run grep -x "Accept=no" "$DEST$(unitdir)/inetkit-$s-listen.socket"
+		assert_success
+		# The Accept=yes socket of the same service is the alternative, never both.
+		run grep -x "Conflicts=inetkit-$s.socket" "$DEST$(unitdir)/inetkit-$s-listen.socket"
+		assert_success
+		run grep -E '^(StandardInput=socket|RuntimeMaxSec=)' "$DEST$(unitdir)/inetkit-$s-listen.service"
+		assert_failure
+		run grep -x "KillMode=mixed" "$DEST$(unitdir)/inetkit-$s-listen.service"
+		assert_success
+		run grep -E '^TasksMax=([7-9][0-9]|[1-9][0-9]{2,})$' "$DEST$(unitdir)/inetkit-$s-listen.service"
+		assert_success
+		run timeout 60 systemd-analyze security --offline=true --no-pager \
+			"$u/inetkit-$s-listen.service"
+		assert_success
+		e=$(printf '%s\n' "$output" | exposure_of)
+		[ -n "$e" ] || fail "no overall exposure level in: $output"
+		echo "# inetkit-$s-listen.service: exposure $e" >&3
+		le "$e" 1.5 || fail "inetkit-$s-listen.service exposure $e > 1.5"
+	done
+	[ "$n" -eq 4 ]
+}

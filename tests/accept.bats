@@ -1,0 +1,243 @@
+#!/usr/bin/env bats
+# Accept=no mode (Net::Server's Fork personality): the program gets a
+# LISTENING socket, from systemd (Accept=no) or --listen, accepts itself and
+# serves each connection in a forked child, under limits.
+
+load helpers
+
+setup() {
+	LOG="$BATS_TEST_TMPDIR/server.log"
+	LOADGEN="$TOP/$BUILD/bench/loadgen"
+	[ -x "$LOADGEN" ] || make -C "$TOP" -s "$BUILD/bench/loadgen" >/dev/null
+}
+
+teardown() {
+	kill_bg
+}
+
+# Starts PROG with --listen on a free loopback port; sets PORT and SPID.
+listen_on() {
+	PORT=$(free_port)
+	"$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3 &
+	SPID=$!
+	BG_PIDS="${BG_PIDS:-} $SPID"
+	wait_port "$PORT"
+}
+
+# Holds an idle connection open from source $2 (default 127.0.0.1) to port
+# $1 for up to 30 s; sets HOLD_PID (kill it to close the connection).
+hold() {
+	socat "TCP:127.0.0.1:$1,bind=${2:-127.0.0.1}" "EXEC:sleep 30" 2>/dev/null &
+	HOLD_PID=$!
+	BG_PIDS="${BG_PIDS:-} $HOLD_PID"
+}
+
+# Waits until the server has N children serving, up to 10 s.
+wait_children() {
+	local deadline=$((SECONDS + 10))
+	while [ "$(children)" -lt "$1" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "never $1 children"; return 1; }
+		sleep 0.05
+	done
+}
+
+# Polls until `grep -c PATTERN LOG` reaches N, up to 10 s.
+wait_count() {
+	local pattern=$1 n=$2 deadline=$((SECONDS + 10))
+	while [ "$(grep -c -- "$pattern" "$LOG" 2>/dev/null || true)" -lt "$n" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "never $n x '$pattern' in log:"; cat "$LOG"; return 1; }
+		sleep 0.05
+	done
+}
+
+# Direct children of the server that are zombies.
+zombies() {
+	local c n=0
+	for c in $(cat "/proc/$SPID/task/$SPID/children" 2>/dev/null); do
+		grep -q '^State:.*Z' "/proc/$c/status" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+children() {
+	wc -w < "/proc/$SPID/task/$SPID/children"
+}
+
+@test "echo --listen serves each connection in a child, bytes intact" {
+	listen_on "$BIN/echo"
+	run talk "$PORT" <<<"hello"
+	assert_success
+	assert_output "hello"
+	run talk "$PORT" <<<"again"
+	assert_output "again"
+	wait_count "served peer=127.0.0.1" 2
+}
+
+@test "lcecho --listen lower-cases through its filter in the child" {
+	listen_on "$BIN/lcecho"
+	run talk "$PORT" <<<"fOo BaR"
+	assert_output "foo bar"
+}
+
+@test "systemd Accept=no: a listening socket on fd 3 starts the accept loop" {
+	PORT=$(free_port)
+	bg systemd-socket-activate -l "127.0.0.1:$PORT" "$BIN/echo" --log "$LOG" --log-level 3 \
+		2>/dev/null
+	wait_port "$PORT"
+	run talk "$PORT" <<<"via fd 3"
+	assert_output "via fd 3"
+	run talk "$PORT" <<<"second"
+	assert_output "second"
+	# One process served both: both records carry the same parent's children.
+	wait_count "served peer=127.0.0.1" 2
+}
+
+@test "a burst of 2000 connections, 50 at a time, gets every echo intact and leaves no zombie" {
+	listen_on "$BIN/echo" --max-connections 64 --max-per-source 0 --max-per-netblock 0
+	run timeout 120 "$LOADGEN" burst "127.0.0.1:$PORT" 50 2000
+	assert_success
+	assert_output --partial "conns=2000 intact=2000"
+	local deadline=$((SECONDS + 10))
+	while [ "$(children)" -gt 0 ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+	[ "$(children)" -eq 0 ]
+	[ "$(zombies)" -eq 0 ]
+}
+
+@test "--max-connections queues the next client instead of dropping it" {
+	listen_on "$BIN/echo" --max-connections 2 --max-per-source 0 --max-per-netblock 0
+	hold "$PORT"
+	local first=$HOLD_PID
+	hold "$PORT"
+	wait_children 2
+	# The third client connects (the kernel queues it) but is not served yet.
+	printf 'third\n' | socat -t 20 -T 30 - "TCP:127.0.0.1:$PORT" >"$BATS_TEST_TMPDIR/third" &
+	BG_PIDS="$BG_PIDS $!"
+	sleep 1
+	[ ! -s "$BATS_TEST_TMPDIR/third" ]
+	[ "$(children)" -eq 2 ]
+	# A slot frees: the queued client is served.
+	kill "$first"
+	wait_file "$BATS_TEST_TMPDIR/third"
+	run cat "$BATS_TEST_TMPDIR/third"
+	assert_output "third"
+}
+
+@test "--max-per-source closes a second connection from one address, not from another" {
+	listen_on "$BIN/echo" --max-per-source 1 --max-per-netblock 0
+	hold "$PORT" 127.0.0.1
+	wait_children 1
+	run talk "$PORT" <<<"refused"
+	assert_output ""
+	wait_count "refused 127.0.0.1: max-per-source" 1
+	run talk "$PORT" bind=127.0.0.2 <<<"other source"
+	assert_output "other source"
+}
+
+@test "--max-per-netblock counts a /24 together" {
+	listen_on "$BIN/echo" --max-per-source 0 --max-per-netblock 2
+	hold "$PORT" 127.0.0.1
+	hold "$PORT" 127.0.0.2
+	wait_children 2
+	run talk "$PORT" bind=127.0.0.3 <<<"same /24"
+	assert_output ""
+	wait_count "refused 127.0.0.3: max-per-netblock" 1
+	run talk "$PORT" bind=127.0.1.3 <<<"next /24"
+	assert_output "next /24"
+}
+
+@test "--max-per-netblock counts IPv6 by /64, apart from IPv4" {
+	PORT=$(free_port)
+	"$BIN/echo" --listen "[::1]:$PORT" --max-per-source 0 --max-per-netblock 1 \
+		--log "$LOG" --log-level 3 &
+	SPID=$!
+	BG_PIDS="${BG_PIDS:-} $SPID"
+	local deadline=$((SECONDS + 10))
+	until socat -T 1 /dev/null "TCP6:[::1]:$PORT" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || skip "::1 is not available here"
+		sleep 0.05
+	done
+	run sh -c "printf 'v6\n' | socat -t 5 -T 10 - TCP6:[::1]:$PORT"
+	assert_output "v6"
+}
+
+@test "a source refused by the rules is penalized, with the penalty doubling" {
+	listen_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 --penalty 3 \
+		--penalty-max 60 --max-per-source 0
+	run talk "$PORT" bind=127.0.0.2 <<<"x"
+	assert_output ""
+	wait_count "penalized 127.0.0.2 for 3s" 1
+	run talk "$PORT" bind=127.0.0.2 <<<"x"
+	assert_output ""
+	wait_count "refused 127.0.0.2: penalized" 1
+	# Other sources are untouched.
+	run talk "$PORT" bind=127.0.0.1 <<<"fine"
+	assert_output "fine"
+	# Once the penalty is over the rules refuse it again, and the next penalty is twice as long.
+	local deadline=$((SECONDS + 10))
+	until grep -q "penalized 127.0.0.2 for 6s" "$LOG"; do
+		[ "$SECONDS" -lt "$deadline" ] || { cat "$LOG"; false; }
+		talk "$PORT" bind=127.0.0.2 <<<"x" >/dev/null || true
+		sleep 0.2
+	done
+}
+
+@test "--penalty 0 turns penalties off" {
+	listen_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 --penalty 0
+	run talk "$PORT" bind=127.0.0.2 <<<"x"
+	run talk "$PORT" bind=127.0.0.2 <<<"x"
+	wait_count "refused peer=127.0.0.2" 2
+	run grep -c "penalized" "$LOG"
+	assert_output "0"
+}
+
+@test "SIGTERM stops accepting, lets a running session finish, then exits 0" {
+	listen_on "$BIN/echo" --drain-timeout 20
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	socat -T 30 - "TCP:127.0.0.1:$PORT" <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" &
+	BG_PIDS="$BG_PIDS $!"
+	exec {w}>"$BATS_TEST_TMPDIR/in"
+	wait_children 1
+	kill -TERM "$SPID"
+	wait_count "stopping: 1 connections to finish" 1
+	# New clients are turned away: the listening socket is closed.
+	run socat -T 2 /dev/null "TCP:127.0.0.1:$PORT"
+	assert_failure
+	# The running session still works, and the server exits when it ends.
+	printf 'still here\n' >&"$w"
+	wait_file "$BATS_TEST_TMPDIR/out"
+	run cat "$BATS_TEST_TMPDIR/out"
+	assert_output "still here"
+	exec {w}>&-
+	run timeout 10 tail --pid="$SPID" -f /dev/null
+	assert_success
+	run wait "$SPID"
+	assert_success
+}
+
+@test "SIGTERM ends sessions still running after --drain-timeout" {
+	listen_on "$BIN/echo" --drain-timeout 1 --idle-timeout 0
+	hold "$PORT"
+	wait_children 1
+	kill -TERM "$SPID"
+	run timeout 10 tail --pid="$SPID" -f /dev/null
+	assert_success
+}
+
+@test "--listen with a bad address or a taken port exits 100 or 111 with the option named" {
+	run "$BIN/echo" --listen nonsense
+	assert_equal "$status" 100
+	assert_output --partial "listen"
+	PORT=$(free_port)
+	listen_on "$BIN/echo"
+	run "$BIN/echo" --listen "127.0.0.1:$PORT"
+	assert_equal "$status" 111
+	assert_output --partial "unable to listen on 127.0.0.1:$PORT"
+}
+
+@test "limits out of range exit 100" {
+	run "$BIN/echo" --max-connections 0
+	assert_equal "$status" 100
+	assert_output --partial "max-connections"
+	run "$BIN/echo" --max-connections 5000
+	assert_equal "$status" 100
+}
