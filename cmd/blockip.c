@@ -27,13 +27,16 @@ static int on_error;
 static const char *const on_error_choices[] = { "deny", "allow", NULL };
 
 static const struct conf_opt options[] = {
-	{ "on-error", CONF_CHOICE, &on_error, 0, 0, on_error_choices, NULL, "deny|allow",
-	    "a missing or malformed LIST refuses everyone (deny, default) or not", 0 },
-	{ "index", CONF_STR, &index_opt, 0, 0, NULL, NULL, "PATH",
-	    "compiled index of LIST (default $CACHE_DIRECTORY/..., else LIST.idx)", 0 },
-	{ "check", CONF_STR, &check_opt, 0, 0, NULL, NULL, "ADDR",
-	    "first: --check ADDR LIST says if ADDR is blocked (exit 1) or not (0)", 0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ .name = "on-error", .type = CONF_CHOICE,
+	    .dest = &on_error, .choices = on_error_choices, .arg = "deny|allow",
+	    .help = "a missing or malformed LIST refuses everyone (deny, default) or not" },
+	{ .name = "index", .type = CONF_STR,
+	    .dest = &index_opt, .arg = "PATH",
+	    .help = "compiled index of LIST (default $CACHE_DIRECTORY/..., else LIST.idx)" },
+	{ .name = "check", .type = CONF_STR,
+	    .dest = &check_opt, .arg = "ADDR",
+	    .help = "first: --check ADDR LIST says if ADDR is blocked (exit 1) or not (0)" },
+	{ .name = NULL },
 };
 
 enum verdict { V_ALLOW, V_BLOCK, V_UNUSABLE, V_MALFORMED };

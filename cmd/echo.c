@@ -11,9 +11,9 @@
 static int rfc862;
 
 static const struct conf_opt options[] = {
-	{ "rfc862", CONF_FLAG, &rfc862, 0, 0, NULL, NULL, NULL,
-	    "plain RFC 862 echo: a blank line does not end the session", 0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ .name = "rfc862", .type = CONF_FLAG,
+	    .dest = &rfc862, .help = "plain RFC 862 echo: a blank line does not end the session" },
+	{ .name = NULL },
 };
 
 /* Writes n held-back CR bytes. */

@@ -31,6 +31,18 @@ compile(regex_t *re, const char *pat, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether pat is a pattern --allow and --deny can use. */
+int
+acl_pattern_check(const char *pat, char *err, size_t errlen)
+{
+	regex_t re;
+
+	if (compile(&re, pat, err, errlen) < 0)
+		return -1;
+	regfree(&re);
+	return 0;
+}
+
 static int
 compile_list(regex_t *re, const char **src, size_t *n, const struct conf_list *l,
     const char *what, char *err, size_t errlen)

@@ -35,6 +35,7 @@ struct acl {
 int acl_compile(struct acl *acl, const struct conf_list *allow, const struct conf_list *deny,
     const struct conf_list *cidr_allow, const struct conf_list *cidr_deny,
     char *err, size_t errlen);
+int acl_pattern_check(const char *pat, char *err, size_t errlen);
 int acl_empty(const struct acl *acl);
 enum acl_verdict acl_check(const struct acl *acl, const struct peer *p, char rule[ACL_RULEMAX]);
 int acl_refused(enum acl_verdict v);

@@ -160,6 +160,8 @@ apply(const struct conf_opt *o, const char *v, int copy, const char *where,
 
 	if (!v && o->type != CONF_FLAG && !(o->type == CONF_CHOICE && o->optional_value))
 		return errf(err, "%s: missing value", where);
+	if (v && *v && o->check && o->check(v, buf, sizeof buf) < 0)
+		return errf(err, "%s: %s", where, buf);
 	if (v && copy && o->type != CONF_FLAG && o->type != CONF_UINT && o->type != CONF_CHOICE
 	    && !(v = keep(v)))
 		return errf(err, "%s: out of memory", where);

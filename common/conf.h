@@ -39,6 +39,8 @@ struct conf_opt {
 	const char *arg;		/* metavariable for --help, NULL for flags */
 	const char *help;
 	int optional_value;		/* CONF_CHOICE: "--key" alone means choices[1] */
+	/* Validates a value where it is read, so an error names its file and line. */
+	int (*check)(const char *value, char *err, size_t errlen);
 };
 
 struct conf_error {

@@ -35,51 +35,101 @@ static struct cidr trusted[CONF_LIST_MAX];
 
 static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 
+static int
+check_cidr(const char *v, char *err, size_t len)
+{
+	struct cidr c;
+
+	if (cidr_parse(&c, v) == 0)
+		return 0;
+	snprintf(err, len, "\"%.64s\" is not an address or CIDR block", v);
+	return -1;
+}
+
+static int
+check_log(const char *v, char *err, size_t len)
+{
+	if (strcmp(v, "syslog") == 0 || strcmp(v, "journal") == 0 || strcmp(v, "stderr") == 0
+	    || v[0] == '/')
+		return 0;
+	snprintf(err, len, "\"%.64s\" is not syslog, journal, stderr or an absolute file path",
+	    v);
+	return -1;
+}
+
 static const struct conf_opt common_opts[] = {
-	{ "conf-file", CONF_STR, &settings.conf_file, 0, 0, NULL, NULL, "FILE",
-	    "read options from FILE (same keys, one per line)", 0 },
-	{ "log", CONF_STR, &settings.log, 0, 0, NULL, NULL, "SINK",
-	    "syslog, journal, stderr or an absolute FILE path (default: detected)", 0 },
-	{ "log-level", CONF_UINT, &settings.log_level, 0, 4, NULL, NULL, "N",
-	    "0 err, 1 warning, 2 notice, 3 info, 4 debug (default 2)", 0 },
-	{ "allow", CONF_LIST, &settings.allow, 0, 0, NULL, NULL, "REGEX",
-	    "allow clients whose address or host matches (anchored ERE)", 0 },
-	{ "deny", CONF_LIST, &settings.deny, 0, 0, NULL, NULL, "REGEX",
-	    "refuse clients whose address or host matches", 0 },
-	{ "cidr-allow", CONF_LIST, &settings.cidr_allow, 0, 0, NULL, NULL, "CIDR",
-	    "allow clients in this IPv4 or IPv6 block", 0 },
-	{ "cidr-deny", CONF_LIST, &settings.cidr_deny, 0, 0, NULL, NULL, "CIDR",
-	    "refuse clients in this IPv4 or IPv6 block", 0 },
-	{ "reverse-lookups", CONF_CHOICE, &settings.reverse_lookups, 0, 0, rev_choices, NULL,
-	    "[double]", "match host names too; double: only forward-confirmed names", 1 },
-	{ "idle-timeout", CONF_UINT, &settings.idle_timeout, 0, 86400, NULL, NULL, "SECS",
-	    "end the session after SECS without progress; 0 never (default 60)", 0 },
-	{ "session-timeout", CONF_UINT, &settings.session_timeout, 0, 604800, NULL, NULL, "SECS",
-	    "end the session SECS after it began; 0 never (default 0)", 0 },
-	{ "max-line", CONF_UINT, &settings.max_line, 1, IO_MAXLINE_MAX, NULL, NULL, "BYTES",
-	    "longest line held whole (default 8192)", 0 },
-	{ "proxy-protocol", CONF_FLAG, &settings.proxy_protocol, 0, 0, NULL, NULL, NULL,
-	    "read a PROXY protocol v1/v2 header first (only from a --trusted-proxy)", 0 },
-	{ "trusted-proxy", CONF_LIST, &settings.trusted_proxy, 0, 0, NULL, NULL, "CIDR",
-	    "a proxy whose PROXY header is believed (repeatable)", 0 },
-	{ "proxy-timeout", CONF_UINT, &settings.proxy_timeout, 1, 3600, NULL, NULL, "SECS",
-	    "time allowed for the whole PROXY header (default 5)", 0 },
-	{ "listen", CONF_LIST, &settings.listen, 0, 0, NULL, NULL, "ADDR:PORT",
-	    "accept connections here and serve each in a child (repeatable)", 0 },
-	{ "max-connections", CONF_UINT, &settings.serve.max_connections, 1, SERVE_CONN_MAX, NULL,
-	    NULL, "N", "accept loop: connections served at once; more wait (default 64)", 0 },
-	{ "max-per-source", CONF_UINT, &settings.serve.max_per_source, 0, SERVE_CONN_MAX, NULL,
-	    NULL, "N", "accept loop: connections from one address; 0 no limit (default 16)", 0 },
-	{ "max-per-netblock", CONF_UINT, &settings.serve.max_per_netblock, 0, SERVE_CONN_MAX,
-	    NULL, NULL, "N", "accept loop: from one /24 or /64; 0 no limit (default 32)", 0 },
-	{ "penalty", CONF_UINT, &settings.serve.penalty, 0, 3600, NULL, NULL, "SECS",
-	    "accept loop: refuse a source this long after a refusal, doubling; 0 off (default 1)",
-	    0 },
-	{ "penalty-max", CONF_UINT, &settings.serve.penalty_max, 1, 86400, NULL, NULL, "SECS",
-	    "accept loop: the longest penalty (default 300)", 0 },
-	{ "drain-timeout", CONF_UINT, &settings.serve.drain_timeout, 0, 3600, NULL, NULL, "SECS",
-	    "accept loop: after SIGTERM, time left to running sessions (default 10)", 0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ .name = "conf-file", .type = CONF_STR,
+	    .dest = &settings.conf_file, .arg = "FILE",
+	    .help = "read options from FILE (same keys, one per line)" },
+	{ .name = "log", .type = CONF_STR,
+	    .dest = &settings.log, .arg = "SINK",
+	    .help = "syslog, journal, stderr or an absolute FILE path (default: detected)",
+	    .check = check_log },
+	{ .name = "log-level", .type = CONF_UINT,
+	    .dest = &settings.log_level, .max = 4, .arg = "N",
+	    .help = "0 err, 1 warning, 2 notice, 3 info, 4 debug (default 2)" },
+	{ .name = "allow", .type = CONF_LIST,
+	    .dest = &settings.allow, .arg = "REGEX",
+	    .help = "allow clients whose address or host matches (anchored ERE)",
+	    .check = acl_pattern_check },
+	{ .name = "deny", .type = CONF_LIST,
+	    .dest = &settings.deny, .arg = "REGEX",
+	    .help = "refuse clients whose address or host matches",
+	    .check = acl_pattern_check },
+	{ .name = "cidr-allow", .type = CONF_LIST,
+	    .dest = &settings.cidr_allow, .arg = "CIDR",
+	    .help = "allow clients in this IPv4 or IPv6 block",
+	    .check = check_cidr },
+	{ .name = "cidr-deny", .type = CONF_LIST,
+	    .dest = &settings.cidr_deny, .arg = "CIDR",
+	    .help = "refuse clients in this IPv4 or IPv6 block",
+	    .check = check_cidr },
+	{ .name = "reverse-lookups", .type = CONF_CHOICE,
+	    .dest = &settings.reverse_lookups, .choices = rev_choices, .arg = "[double]",
+	    .help = "match host names too; double: only forward-confirmed names",
+	    .optional_value = 1 },
+	{ .name = "idle-timeout", .type = CONF_UINT,
+	    .dest = &settings.idle_timeout, .max = 86400, .arg = "SECS",
+	    .help = "end the session after SECS without progress; 0 never (default 60)" },
+	{ .name = "session-timeout", .type = CONF_UINT,
+	    .dest = &settings.session_timeout, .max = 604800, .arg = "SECS",
+	    .help = "end the session SECS after it began; 0 never (default 0)" },
+	{ .name = "max-line", .type = CONF_UINT,
+	    .dest = &settings.max_line, .min = 1, .max = IO_MAXLINE_MAX, .arg = "BYTES",
+	    .help = "longest line held whole (default 8192)" },
+	{ .name = "proxy-protocol", .type = CONF_FLAG,
+	    .dest = &settings.proxy_protocol,
+	    .help = "read a PROXY protocol v1/v2 header first (only from a --trusted-proxy)" },
+	{ .name = "trusted-proxy", .type = CONF_LIST,
+	    .dest = &settings.trusted_proxy, .arg = "CIDR",
+	    .help = "a proxy whose PROXY header is believed (repeatable)",
+	    .check = check_cidr },
+	{ .name = "proxy-timeout", .type = CONF_UINT,
+	    .dest = &settings.proxy_timeout, .min = 1, .max = 3600, .arg = "SECS",
+	    .help = "time allowed for the whole PROXY header (default 5)" },
+	{ .name = "listen", .type = CONF_LIST,
+	    .dest = &settings.listen, .arg = "ADDR:PORT",
+	    .help = "accept connections here and serve each in a child (repeatable)" },
+	{ .name = "max-connections", .type = CONF_UINT,
+	    .dest = &settings.serve.max_connections, .min = 1, .max = SERVE_CONN_MAX, .arg = "N",
+	    .help = "accept loop: connections served at once; more wait (default 64)" },
+	{ .name = "max-per-source", .type = CONF_UINT,
+	    .dest = &settings.serve.max_per_source, .max = SERVE_CONN_MAX, .arg = "N",
+	    .help = "accept loop: connections from one address; 0 no limit (default 16)" },
+	{ .name = "max-per-netblock", .type = CONF_UINT,
+	    .dest = &settings.serve.max_per_netblock, .max = SERVE_CONN_MAX, .arg = "N",
+	    .help = "accept loop: from one /24 or /64; 0 no limit (default 32)" },
+	{ .name = "penalty", .type = CONF_UINT,
+	    .dest = &settings.serve.penalty, .max = 3600, .arg = "SECS",
+	    .help = "accept loop: refuse a source SECS after a refusal, doubling; 0 off (default 1)"
+	    },
+	{ .name = "penalty-max", .type = CONF_UINT,
+	    .dest = &settings.serve.penalty_max, .min = 1, .max = 86400, .arg = "SECS",
+	    .help = "accept loop: the longest penalty (default 300)" },
+	{ .name = "drain-timeout", .type = CONF_UINT,
+	    .dest = &settings.serve.drain_timeout, .max = 3600, .arg = "SECS",
+	    .help = "accept loop: after SIGTERM, time left to running sessions (default 10)" },
+	{ .name = NULL },
 };
 
 static void

@@ -361,18 +361,23 @@ exit 0"
 	assert_usage_error "conf file $CONF line 2: line longer than 4096 bytes" echo --conf-file "$CONF"
 }
 
-@test "a bad regex or CIDR in a conf file exits 100 naming the option" {
-	printf 'allow (\n' >"$CONF"
-	assert_usage_error 'option --allow: bad pattern "\(": .+' echo --conf-file "$CONF"
-	printf 'cidr_deny 10.0.0.0/33\n' >"$CONF"
+@test "a bad regex or CIDR on the command line exits 100 naming the option" {
+	assert_usage_error 'option --allow: bad pattern "\(": .+' echo --allow '('
 	assert_usage_error 'option --cidr-deny: "10.0.0.0/33" is not an address or CIDR block' \
-	    echo --conf-file "$CONF"
+	    echo --cidr-deny 10.0.0.0/33
+	assert_usage_error 'option --trusted-proxy: "nonsense" is not an address or CIDR block' \
+	    echo --trusted-proxy nonsense
 }
 
-@test "a bad regex or CIDR in a conf file names file and line" {
-	skip "known gap: acl_compile checks list values after parsing, without their file:line (conn.c owns the option table)"
+@test "a bad regex, CIDR or log sink in a conf file names file, line and key" {
 	printf 'rfc862\ncidr_deny 10.0.0.0/33\n' >"$CONF"
-	assert_usage_error "conf file $CONF line 2: cidr-deny: .*" echo --conf-file "$CONF"
+	assert_usage_error "conf file $CONF line 2: cidr-deny: \"10.0.0.0/33\" is not an address or CIDR block" \
+	    echo --conf-file "$CONF"
+	printf 'allow (\n' >"$CONF"
+	assert_usage_error "conf file $CONF line 1: allow: bad pattern \"\\(\": .+" echo --conf-file "$CONF"
+	printf '# sink\n\nlog sylog\n' >"$CONF"
+	assert_usage_error "conf file $CONF line 3: log: \"sylog\" is not syslog, journal, stderr or an absolute file path" \
+	    echo --conf-file "$CONF"
 }
 
 @test "a missing conf file exits 100 naming it" {
