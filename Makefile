@@ -108,7 +108,11 @@ build/fuzz/%: fuzz/%.c $(FUZZ_SRC) common/*.h cmd/*.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC) $(FUZZ_LIBS)
 
-fuzz: $(FUZZ_BINS)
+fuzz-deps:
+	tests/deps fuzz
+
+fuzz: fuzz-deps
+	$(MAKE) $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
@@ -120,6 +124,7 @@ fuzz: $(FUZZ_BINS)
 	done
 
 lint:
+	tests/deps lint
 	mandoc -T lint -W warning man/*.[0-9]
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	    --inline-suppr --suppress=missingIncludeSystem -I common common cmd
@@ -152,4 +157,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all test check run bench fuzz lint install install-units uninstall clean
+.PHONY: all test check run bench fuzz fuzz-deps lint install install-units uninstall clean

@@ -120,19 +120,23 @@ fail(struct io *io, enum io_end end, int err)
 	return -1;
 }
 
-/* Maps a failed read or write to the reason the stream ended. */
+/*
+ * Maps a failed read or write to the reason the stream ended. The kernel's
+ * SO_RCVTIMEO/SO_SNDTIMEO expiry (EAGAIN) and the session alarm (EINTR) are
+ * timeouts, logged as such, as on a pipe, not as the errno that carried them.
+ */
 static int
 fail_errno(struct io *io, int err)
 {
 	switch (err) {
 	case EAGAIN:
-		return fail(io, IO_IDLE, err);
+		return fail(io, IO_IDLE, ETIMEDOUT);
 	case EPIPE:
 	case ECONNRESET:
 	case ENOTCONN:
 		return fail(io, IO_RESET, err);
 	case EINTR:
-		return fail(io, IO_SESSION, err);
+		return fail(io, IO_SESSION, ETIMEDOUT);
 	default:
 		return fail(io, IO_ERROR, err);
 	}
