@@ -422,7 +422,7 @@ serve_connection(struct conn *c)
 		log_msg(LOG_LVL_ERR, "fatal: more than %d filters", FILTER_MAX);
 		return EXIT_USAGE;
 	}
-	io_session_timeout((unsigned)settings.session_timeout);
+	io_signals((unsigned)settings.session_timeout);
 	status = svc->process_connection(c);
 	if (io_close(&c->io) < 0 && status == EXIT_SERVED)
 		status = conn_end_status(c);

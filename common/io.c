@@ -16,31 +16,35 @@
 #define LINGER_MS 1000
 #define LINGER_BYTES (256 * 1024)
 
-static volatile sig_atomic_t session_over;
+/* Why the session must stop, set by a signal: IO_SESSION or IO_TERM, else 0. */
+static volatile sig_atomic_t stopped;
 
 static void
-on_alarm(int sig)
+on_signal(int sig)
 {
-	(void)sig;
-	session_over = 1;
+	if (!stopped)
+		stopped = sig == SIGALRM ? IO_SESSION : IO_TERM;
 }
 
 /*
- * The session timeout is one alarm for the whole process; its handler has no
- * SA_RESTART, so a blocked read or write returns EINTR and sees the flag.
+ * The session's signals: the session timeout is one alarm for the whole
+ * process, and SIGTERM (a service being stopped) ends the session the same
+ * way, so it still gets its log record. The handlers have no SA_RESTART: a
+ * blocked read or write returns EINTR and sees the flag.
  */
 void
-io_session_timeout(unsigned seconds)
+io_signals(unsigned session_timeout)
 {
 	struct sigaction sa;
 
-	if (!seconds)
-		return;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_alarm;
+	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	if (!session_timeout)
+		return;
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(seconds);
+	alarm(session_timeout);
 }
 
 static int
@@ -136,7 +140,8 @@ fail_errno(struct io *io, int err)
 	case ENOTCONN:
 		return fail(io, IO_RESET, err);
 	case EINTR:
-		return fail(io, IO_SESSION, ETIMEDOUT);
+		return fail(io, stopped ? (enum io_end)stopped : IO_SESSION,
+		    stopped == IO_TERM ? 0 : ETIMEDOUT);
 	default:
 		return fail(io, IO_ERROR, err);
 	}
@@ -150,8 +155,8 @@ wait_fd(struct io *io, int fd, short events)
 	int r;
 
 	for (;;) {
-		if (session_over)
-			return fail(io, IO_SESSION, ETIMEDOUT);
+		if (stopped)
+			return fail_errno(io, EINTR);
 		r = poll(&p, 1, (int)io->idle_timeout * 1000);
 		if (r > 0)
 			return 0;
@@ -168,14 +173,14 @@ raw_read(struct io *io, char *buf, size_t len)
 	ssize_t n;
 
 	for (;;) {
-		if (session_over)
-			return fail(io, IO_SESSION, ETIMEDOUT);
+		if (stopped)
+			return fail_errno(io, EINTR);
 		if (io->idle_timeout && !io->rsock && wait_fd(io, io->rfd, POLLIN) < 0)
 			return -1;
 		n = read(io->rfd, buf, len);
 		if (n >= 0)
 			return n;
-		if (errno == EINTR && !session_over)
+		if (errno == EINTR && !stopped)
 			continue;
 		return fail_errno(io, errno);
 	}
@@ -197,8 +202,8 @@ write_all(struct io *io, const char *buf, size_t len)
 	if (!writable(io))
 		return -1;
 	while (len) {
-		if (session_over)
-			return fail(io, IO_SESSION, ETIMEDOUT);
+		if (stopped)
+			return fail_errno(io, EINTR);
 		chunk = len;
 		if (io->wsock) {
 			n = send(io->wfd, buf, chunk, MSG_NOSIGNAL);
@@ -213,7 +218,7 @@ write_all(struct io *io, const char *buf, size_t len)
 			n = write(io->wfd, buf, chunk);
 		}
 		if (n < 0) {
-			if (errno == EINTR && !session_over)
+			if (errno == EINTR && !stopped)
 				continue;
 			return fail_errno(io, errno);
 		}
@@ -428,7 +433,7 @@ const char *
 io_end_name(enum io_end e)
 {
 	static const char *const names[] = { "ok", "eof", "idle timeout", "session timeout",
-	    "reset", "error" };
+	    "reset", "terminated", "error" };
 
 	return names[e];
 }

@@ -23,6 +23,7 @@ enum io_end {
 	IO_IDLE,		/* no progress for idle_timeout seconds */
 	IO_SESSION,		/* session_timeout reached */
 	IO_RESET,		/* connection reset or broken pipe: a normal end */
+	IO_TERM,		/* SIGTERM: the service is being stopped */
 	IO_ERROR,		/* any other failure; errno is kept in io->err */
 };
 
@@ -50,7 +51,7 @@ struct io {
 
 int io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout);
 void io_free(struct io *io);
-void io_session_timeout(unsigned seconds);
+void io_signals(unsigned session_timeout);
 int io_fill(struct io *io);
 ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);
