@@ -36,6 +36,8 @@ put_crs(struct io *io, size_t n)
  * At the start of a line, CR bytes are held back (as a count: no buffer can
  * be filled) until the line proves blank (LF: the session ends) or not (any
  * other byte: the CRs are echoed, then the rest of the line as it comes).
+ * Everything else is echoed in spans as large as the read that brought it:
+ * only a line that starts with CR or LF interrupts a span.
  */
 static int
 process(struct conn *c)
@@ -43,7 +45,7 @@ process(struct conn *c)
 	struct io *io = &c->io;
 	size_t held = 0;
 	int at_start = 1;
-	const char *buf, *p, *end, *lf;
+	const char *buf, *span, *p, *end, *lf;
 	ssize_t n;
 
 	if (rfc862) {
@@ -53,33 +55,36 @@ process(struct conn *c)
 		return conn_end_status(c);
 	}
 	while ((n = io_read(io, &buf)) > 0) {
-		p = buf;
+		p = span = buf;
 		end = buf + n;
 		while (p < end) {
 			if (at_start) {
-				if (*p == '\r') {
-					held++;
-					p++;
-					continue;
+				if (*p == '\r' || *p == '\n') {
+					if (p > span && io_write(io, span, (size_t)(p - span)) < 0)
+						return conn_end_status(c);
+					for (; p < end && *p == '\r'; p++)
+						held++;
+					span = p;
+					if (p == end)
+						break;
+					if (*p == '\n')
+						return conn_end_status(c);	/* the blank line */
 				}
-				if (*p == '\n')
-					return conn_end_status(c);
-				if (put_crs(io, held) < 0)
+				if (held && put_crs(io, held) < 0)
 					return conn_end_status(c);
 				held = 0;
 				at_start = 0;
 			}
 			lf = memchr(p, '\n', (size_t)(end - p));
 			if (!lf) {
-				if (io_write(io, p, (size_t)(end - p)) < 0)
-					return conn_end_status(c);
+				p = end;
 				break;
 			}
-			if (io_write(io, p, (size_t)(lf + 1 - p)) < 0)
-				return conn_end_status(c);
 			p = lf + 1;
 			at_start = 1;
 		}
+		if (p > span && io_write(io, span, (size_t)(p - span)) < 0)
+			return conn_end_status(c);
 	}
 	if (n == 0)
 		put_crs(io, held);	/* the unterminated last line, as sent */
