@@ -39,68 +39,25 @@ static const struct conf_opt options[] = {
 	{ .name = NULL },
 };
 
-enum verdict { V_ALLOW, V_BLOCK, V_UNUSABLE, V_MALFORMED };
-
-/*
- * The decision, shared by connections and --check. Warnings (no index, bad
- * lines) are logged here; why holds the reason for the log record.
- */
-static enum verdict
-decide(const char *list, const struct addr *a, struct blocklist_match *m, char *why,
-    size_t len)
-{
-	struct blocklist bl;
-	const struct blocklist_bad *b;
-	char esc[LOG_ESCBUF];
-	enum verdict v = V_ALLOW;
-	size_t i;
-
-	if (blocklist_open(&bl, list, index_opt) < 0) {
-		snprintf(why, len, "block list %s unusable: %s", list, strerror(errno));
-		return V_UNUSABLE;
-	}
-	if (bl.note[0])
-		log_msg(LOG_LVL_WARNING, "block list %s: %s; using it from memory "
-		    "(see --index)", list, bl.note);
-	for (i = 0; (b = blocklist_bad(&bl, i)); i++)
-		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"", list,
-		    (unsigned long long)b->line, log_escape(esc, b->text, strlen(b->text)));
-	if (blocklist_nbad(&bl) > BLOCKLIST_BADMAX)
-		log_msg(LOG_LVL_WARNING, "block list %s: %llu more bad lines", list,
-		    (unsigned long long)(blocklist_nbad(&bl) - BLOCKLIST_BADMAX));
-	if (blocklist_nbad(&bl)) {
-		snprintf(why, len, "block list %s malformed: %llu bad line%s", list,
-		    (unsigned long long)blocklist_nbad(&bl), blocklist_nbad(&bl) > 1 ? "s" : "");
-		v = V_MALFORMED;
-	}
-	/* --on-error allow: the good lines still apply. */
-	if ((v == V_ALLOW || on_error == ON_ERROR_ALLOW) && a && blocklist_lookup(&bl, a, m)) {
-		snprintf(why, len, "block list %s line %llu: %s", list,
-		    (unsigned long long)m->line, m->text);
-		v = V_BLOCK;
-	}
-	blocklist_close(&bl);
-	return v;
-}
-
 static enum conn_verdict
 pre_connection(struct conn *c)
 {
 	const char *list = c->argv[0], *ip = c->peer.remote_ip;
 	struct blocklist_match m;
 	char why[ACL_RULEMAX];
-	enum verdict v;
+	enum blocklist_verdict v;
 
 	if (acl_refused(c->access))
 		return CONN_REFUSE;
-	v = decide(list, c->peer.has_remote ? &c->peer.remote : NULL, &m, why, sizeof why);
-	if (v == V_BLOCK) {
+	v = blocklist_decide(list, index_opt, on_error == ON_ERROR_ALLOW,
+	    c->peer.has_remote ? &c->peer.remote : NULL, &m, why, sizeof why);
+	if (v == BLOCKLIST_BLOCK) {
 		log_msg(LOG_LVL_NOTICE, "blocked %s (%s line %llu: %s)", ip, list,
 		    (unsigned long long)m.line, m.text);
 		snprintf(c->rule, ACL_RULEMAX, "%s", why);
 		return CONN_REFUSE;
 	}
-	if (v != V_ALLOW) {
+	if (v != BLOCKLIST_PASS) {
 		snprintf(c->rule, ACL_RULEMAX, "%s", why);
 		log_msg(on_error == ON_ERROR_DENY ? LOG_LVL_ERR : LOG_LVL_WARNING, "%s: %s %s "
 		    "(--on-error %s)", why, on_error == ON_ERROR_DENY ? "refusing" : "allowing",
@@ -158,12 +115,13 @@ check(int argc, char **argv)
 		    "[--on-error deny|allow] LIST");
 	if (addr_parse(&a, check_opt) < 0)
 		die(EXIT_USAGE, "option --check: \"%.64s\" is not an IPv4 or IPv6 address", check_opt);
-	switch (decide(argv[first], &a, &m, why, sizeof why)) {
-	case V_BLOCK:
+	switch (blocklist_decide(argv[first], index_opt, on_error == ON_ERROR_ALLOW, &a, &m, why,
+	    sizeof why)) {
+	case BLOCKLIST_BLOCK:
 		dprintf(1, "%s: blocked by %s line %llu: %s\n", check_opt, argv[first],
 		    (unsigned long long)m.line, m.text);
 		return EXIT_REFUSED;
-	case V_ALLOW:
+	case BLOCKLIST_PASS:
 		dprintf(1, "%s: not blocked by %s\n", check_opt, argv[first]);
 		return EXIT_SERVED;
 	default:

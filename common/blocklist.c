@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "blocklist.h"
+#include "log.h"
 
 #define MAGIC "INKBLIX1"
 #define ENDIAN_MARK 0x01020304u
@@ -701,4 +702,41 @@ blocklist_close(struct blocklist *bl)
 	built_free(bl->mem);
 	bl->map = bl->mem = NULL;
 	bl->hdr = NULL;
+}
+
+enum blocklist_verdict
+blocklist_decide(const char *list, const char *index, int good_lines_apply, const struct addr *a,
+    struct blocklist_match *m, char *why, size_t len)
+{
+	struct blocklist bl;
+	const struct blocklist_bad *b;
+	char esc[LOG_ESCBUF];
+	enum blocklist_verdict v = BLOCKLIST_PASS;
+	size_t i;
+
+	if (blocklist_open(&bl, list, index) < 0) {
+		snprintf(why, len, "block list %s unusable: %s", list, strerror(errno));
+		return BLOCKLIST_UNUSABLE;
+	}
+	if (bl.note[0])
+		log_msg(LOG_LVL_WARNING, "block list %s: %s; using it from memory "
+		    "(see --index)", list, bl.note);
+	for (i = 0; (b = blocklist_bad(&bl, i)); i++)
+		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"", list,
+		    (unsigned long long)b->line, log_escape(esc, b->text, strlen(b->text)));
+	if (blocklist_nbad(&bl) > BLOCKLIST_BADMAX)
+		log_msg(LOG_LVL_WARNING, "block list %s: %llu more bad lines", list,
+		    (unsigned long long)(blocklist_nbad(&bl) - BLOCKLIST_BADMAX));
+	if (blocklist_nbad(&bl)) {
+		snprintf(why, len, "block list %s malformed: %llu bad line%s", list,
+		    (unsigned long long)blocklist_nbad(&bl), blocklist_nbad(&bl) > 1 ? "s" : "");
+		v = BLOCKLIST_MALFORMED;
+	}
+	if ((v == BLOCKLIST_PASS || good_lines_apply) && a && blocklist_lookup(&bl, a, m)) {
+		snprintf(why, len, "block list %s line %llu: %s", list,
+		    (unsigned long long)m->line, m->text);
+		v = BLOCKLIST_BLOCK;
+	}
+	blocklist_close(&bl);
+	return v;
 }

@@ -56,4 +56,21 @@ uint64_t blocklist_nbad(const struct blocklist *bl);
 const struct blocklist_bad *blocklist_bad(const struct blocklist *bl, size_t i);
 void blocklist_close(struct blocklist *bl);
 
+/*
+ * The decision a connection gets, shared by blockip and every program's
+ * --block-list: open (or build) the index, report bad lines to the log,
+ * and look the address up. With good_lines_apply, a malformed list still
+ * blocks by its good lines. why gets the reason, for the log record.
+ */
+enum blocklist_verdict {
+	BLOCKLIST_PASS,
+	BLOCKLIST_BLOCK,
+	BLOCKLIST_UNUSABLE,		/* missing or unreadable */
+	BLOCKLIST_MALFORMED,		/* bad lines (and not blocked by a good one) */
+};
+
+enum blocklist_verdict blocklist_decide(const char *list, const char *index,
+    int good_lines_apply, const struct addr *a, struct blocklist_match *m, char *why,
+    size_t len);
+
 #endif

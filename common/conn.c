@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "blocklist.h"
 #include "conn.h"
 #include "log.h"
 #include "proxy.h"
@@ -34,6 +35,7 @@ static struct conn_settings settings = {
 static struct cidr trusted[CONF_LIST_MAX];
 
 static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", NULL };
+static const char *const on_error_choices[] = { "deny", "allow", NULL };
 
 static int
 check_cidr(const char *v, char *err, size_t len)
@@ -107,6 +109,15 @@ static const struct conf_opt common_opts[] = {
 	{ .name = "proxy-timeout", .type = CONF_UINT,
 	    .dest = &settings.proxy_timeout, .min = 1, .max = 3600, .arg = "SECS",
 	    .help = "time allowed for the whole PROXY header (default 5)" },
+	{ .name = "block-list", .type = CONF_STR,
+	    .dest = &settings.block_list, .arg = "LIST",
+	    .help = "drop clients listed in LIST without a byte (inetkit-blocklist(5))" },
+	{ .name = "block-list-index", .type = CONF_STR,
+	    .dest = &settings.block_list_index, .arg = "PATH",
+	    .help = "compiled index of the block list (default $CACHE_DIRECTORY/..., else LIST.idx)" },
+	{ .name = "block-list-on-error", .type = CONF_CHOICE,
+	    .dest = &settings.block_list_on_error, .choices = on_error_choices, .arg = "deny|allow",
+	    .help = "a missing or malformed block list refuses everyone (deny, default) or not" },
 	{ .name = "listen", .type = CONF_LIST,
 	    .dest = &settings.listen, .arg = "ADDR:PORT",
 	    .help = "accept connections here and serve each in a child (repeatable)" },
@@ -361,6 +372,36 @@ proxy_stage(struct conn *c)
 	return EXIT_SERVED;
 }
 
+/*
+ * --block-list: blockip's check without blockip's exec, for a program that
+ * can afford no second process image per connection. A listed client is
+ * dropped without a byte, like a firewall would, whatever the service's
+ * refusal message.
+ */
+static int
+block_stage(struct conn *c)
+{
+	struct blocklist_match m;
+	enum blocklist_verdict v;
+	char why[ACL_RULEMAX];
+	int deny = settings.block_list_on_error == 0;
+
+	v = blocklist_decide(settings.block_list, settings.block_list_index, !deny,
+	    c->peer.has_remote ? &c->peer.remote : NULL, &m, why, sizeof why);
+	if (v == BLOCKLIST_PASS)
+		return 0;
+	snprintf(c->rule, ACL_RULEMAX, "%s", why);
+	if (v == BLOCKLIST_BLOCK) {
+		log_msg(LOG_LVL_NOTICE, "blocked %s (%s line %llu: %s)", c->peer.remote_ip,
+		    settings.block_list, (unsigned long long)m.line, m.text);
+		return -1;
+	}
+	log_msg(deny ? LOG_LVL_ERR : LOG_LVL_WARNING, "%s: %s %s (--block-list-on-error %s)",
+	    why, deny ? "refusing" : "allowing", c->peer.has_remote ? c->peer.remote_ip
+	    : "unknown client", on_error_choices[settings.block_list_on_error]);
+	return deny ? -1 : 0;
+}
+
 static enum conn_verdict
 default_pre_connection(struct conn *c)
 {
@@ -402,6 +443,11 @@ serve_connection(struct conn *c)
 	if (settings.reverse_lookups != REV_NO)
 		peer_lookup_host(&c->peer, settings.reverse_lookups == REV_DOUBLE);
 	c->access = acl_check(&c->acl, &c->peer, c->rule);
+	if (settings.block_list && !acl_refused(c->access) && block_stage(c) < 0) {
+		c->verdict = "refused";
+		log_record(c, EXIT_REFUSED);
+		return EXIT_REFUSED;
+	}
 	if (io_init(&c->io, c->conn_fd, c->conn_fd == 0 ? 1 : c->conn_fd, settings.max_line,
 	    (unsigned)settings.idle_timeout) < 0) {
 		log_msg(LOG_LVL_ERR, "unable to set up the connection: %s", strerror(errno));

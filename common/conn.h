@@ -43,6 +43,8 @@ struct conn_settings {
 	int proxy_protocol;		/* expect a PROXY header from a trusted proxy */
 	struct conf_list trusted_proxy;
 	unsigned long proxy_timeout;
+	const char *block_list, *block_list_index;
+	int block_list_on_error;	/* 0 deny, 1 allow */
 	struct conf_list listen;	/* --listen: run the accept loop */
 	struct serve_opts serve;
 };

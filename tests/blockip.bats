@@ -390,3 +390,84 @@ teardown() {
 	assert_output 0
 	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 1: 127\.0\.0\.2\)"
 }
+
+# --- --block-list: the same check inside any program, without blockip's exec ---
+
+@test "echo --block-list drops a listed client without a byte and serves the others" {
+	printf '# test list\n10.0.0.0/8\n127.0.0.2\n' >"$LIST"
+	serve_on 127.0.0.1 "$BIN/echo" --block-list "$LIST" --block-list-index "$LIST.idx"
+	run client 127.0.0.2 <<<"hello"
+	assert_output 0
+	run child_status 1
+	assert_output 1
+	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 3: 127\.0\.0\.2\)"
+	wait_log "$LOG" "refused peer=127\.0\.0\.2:[0-9]+ .*rule=\"block list $LIST line 3: 127\.0\.0\.2\""
+	run client 127.0.0.1 <<<"hello"
+	assert_output 6
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "hello"
+}
+
+@test "--block-list matches v4-mapped and nested entries over a pipe, most specific line reported" {
+	printf '10.0.0.0/8\n10.1.0.0/16\n' >"$LIST"
+	PROTO=TCP6 TCP6REMOTEIP=::ffff:10.1.2.3 run --separate-stderr "$BIN/lcecho" \
+		--block-list "$LIST" --block-list-index "$LIST.idx" --log stderr <<<"HELLO"
+	assert_equal "$status" 1
+	assert_output ""
+	[[ "$stderr" == *"blocked 10.1.2.3 ($LIST line 2: 10.1.0.0/16)"* ]]
+	PROTO=TCP TCPREMOTEIP=192.0.2.1 run --separate-stderr "$BIN/lcecho" \
+		--block-list "$LIST" --block-list-index "$LIST.idx" <<<"HELLO"
+	assert_success
+	assert_output "hello"
+}
+
+@test "cmdserver --block-list drops a listed client before any prompt, without Access Denied" {
+	printf '192.0.2.0/24\n' >"$LIST"
+	htpasswd -cbB -C 5 "$BATS_TEST_TMPDIR/users" u p 2>/dev/null
+	PROTO=TCP TCPREMOTEIP=192.0.2.9 run "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" \
+		--block-list "$LIST" --block-list-index "$LIST.idx" --log "$BATS_TEST_TMPDIR/log" \
+		<<<"u"
+	assert_equal "$status" 1
+	assert_output ""
+	run grep -c "blocked 192.0.2.9" "$BATS_TEST_TMPDIR/log"
+	assert_output 1
+}
+
+@test "--block-list missing: refused by default, served with --block-list-on-error allow, logged both ways" {
+	PROTO=TCP TCPREMOTEIP=192.0.2.1 run --separate-stderr "$BIN/echo" \
+		--block-list "$BATS_TEST_TMPDIR/nope" --log stderr <<<"hi"
+	assert_equal "$status" 1
+	assert_output ""
+	[[ "$stderr" == *"block list $BATS_TEST_TMPDIR/nope unusable: No such file or directory: refusing 192.0.2.1 (--block-list-on-error deny)"* ]]
+	PROTO=TCP TCPREMOTEIP=192.0.2.1 run --separate-stderr "$BIN/echo" \
+		--block-list "$BATS_TEST_TMPDIR/nope" --block-list-on-error allow --log stderr <<<"hi"
+	assert_success
+	assert_output "hi"
+	[[ "$stderr" == *"allowing 192.0.2.1 (--block-list-on-error allow)"* ]]
+}
+
+@test "--block-list: a list replaced between connections applies at the next one" {
+	printf '192.0.2.1\n' >"$LIST"
+	PROTO=TCP TCPREMOTEIP=198.51.100.7 run "$BIN/echo" --block-list "$LIST" \
+		--block-list-index "$LIST.idx" <<<"hi"
+	assert_success
+	printf '192.0.2.1\n198.51.100.0/24\n' >"$LIST.new"
+	mv "$LIST.new" "$LIST"
+	PROTO=TCP TCPREMOTEIP=198.51.100.7 run --separate-stderr "$BIN/echo" --block-list "$LIST" \
+		--block-list-index "$LIST.idx" --log stderr <<<"hi"
+	assert_equal "$status" 1
+	assert_output ""
+	[[ "$stderr" == *"blocked 198.51.100.7 ($LIST line 2: 198.51.100.0/24)"* ]]
+}
+
+@test "--block-list works in the accept loop too" {
+	printf '127.0.0.2\n' >"$LIST"
+	PORT=$(free_port)
+	bg "$BIN/echo" --listen "127.0.0.1:$PORT" --block-list "$LIST" --block-list-index "$LIST.idx" \
+		--penalty 0 --log "$LOG"
+	wait_port "$PORT"
+	run client 127.0.0.2 <<<"hello"
+	assert_output 0
+	run client 127.0.0.1 <<<"hello"
+	assert_output 6
+	wait_log "$LOG" "blocked 127\.0\.0\.2"
+}
