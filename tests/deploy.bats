@@ -1,0 +1,762 @@
+#!/usr/bin/env bats
+# README "Deploy": what make install install-units puts in place, run the way
+# each activator runs it. Every installed service unit's ExecStart= goes
+# through systemd-socket-activate as its socket would hand it connections
+# (Accept=yes: --inetd -a; Accept=no: the listening socket), every installed
+# xinetd entry through a real xinetd, and the README's tcpserver, --listen,
+# pipe and sed commands as written there (with loopback addresses and free
+# ports). Loopback only; everything started here is killed in teardown.
+
+load helpers
+load activation_helpers
+load cmdserver_helpers
+
+CTIME='[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}'
+# The default paths of make install (Makefile PREFIX, LIBEXECDIR, SYSCONFDIR).
+PKGDIR=/usr/local/libexec/inetkit
+SYSCONF=/etc
+# Every service unit make install-units ships, each exercised by a test below.
+SERVICE_UNITS="inetkit-cmdserver-listen.service inetkit-cmdserver-pam@.service
+inetkit-cmdserver@.service inetkit-echo-guarded-listen.service inetkit-echo-guarded@.service
+inetkit-echo-listen.service inetkit-echo@.service inetkit-lcecho-listen.service
+inetkit-lcecho@.service"
+XINETD_ENTRIES="inetkit-cmdserver inetkit-echo inetkit-echo-guarded inetkit-lcecho"
+
+setup_file() {
+	# World-readable (mktemp makes 0700): xinetd runs the installed programs
+	# as nobody, who must reach them and the fixtures.
+	export DEST FIX
+	DEST=$(mktemp -d /tmp/inetkit-deploy.XXXXXX)
+	FIX=$(mktemp -d /tmp/inetkit-deploy-fix.XXXXXX)
+	chmod 755 "$DEST" "$FIX"
+	install_tree "$DEST"
+	# The users file, as the xinetd entry says: bcrypt, readable by nogroup only.
+	htpasswd -cbB -C 5 "$FIX/htpasswd" dougm foobar 2>/dev/null
+	chgrp nogroup "$FIX/htpasswd"
+	chmod 640 "$FIX/htpasswd"
+	# The block list; as the xinetd entry says, root compiles its index,
+	# which nobody could not write beside it.
+	printf '# test block list\n127.0.0.2\n' >"$FIX/blocked"
+	chmod 644 "$FIX/blocked"
+	"$DEST$PKGDIR/blockip" --check 127.0.0.2 "$FIX/blocked" && return 1
+	chmod -R a+rX "$FIX"
+}
+
+teardown_file() {
+	rm -rf "$DEST" "$FIX"
+}
+
+teardown() {
+	kill_bg
+	[ -z "${SAMPLER:-}" ] || { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; } || true
+}
+
+# --- helpers ---------------------------------------------------------------------
+
+# Polls until something listens on TCP port $1 of loopback (v4 or v6), up to
+# 10 s, without connecting: a probe connection would be a client (a failed
+# login, a refusal) to the program under test.
+wait_listen() {
+	local deadline=$((SECONDS + 10))
+	until [ -n "$(ss -Hltn "sport = :$1")" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "nothing listens on port $1" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+# A free port on loopback ($1: 4, the default, or 6 for ::1), below the
+# kernel's ephemeral range: a port from bind(0) is in that range, where a
+# busy machine's outgoing connections can take it before the server binds it.
+quiet_port() {
+	python3 - "${1:-4}" <<'EOF'
+import random, socket, sys
+fam, host = (socket.AF_INET6, "::1") if sys.argv[1] == "6" else (socket.AF_INET, "127.0.0.1")
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(lo, 10001))
+    s = socket.socket(fam)
+    try:
+        s.bind((host, port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit(1)
+EOF
+}
+
+# The value of KEY= in unit file $1 (the last one, as systemd takes it).
+unit_value() {
+	sed -n "s/^$2=//p" "$1" | tail -n 1
+}
+
+# Prints, one a line, the words of the one ExecStart= of installed unit $1 as
+# systemd would run them here: ${CREDENTIALS_DIRECTORY}/htpasswd is the test's
+# users file (LoadCredential= copies it there), the block list in SYSCONFDIR
+# is the test's, and the programs are the ones installed under $DEST.
+exec_start() {
+	local unit=$1 line w out=()
+	[ "$(grep -c '^ExecStart=' "$unit")" = 1 ] ||
+		{ echo "$unit: not exactly one ExecStart=" >&2; return 1; }
+	line=$(sed -n 's/^ExecStart=//p' "$unit")
+	# Only what plain word splitting parses as systemd does: no prefix
+	# (@ - + ! :), no quoting, escape or specifier.
+	case $line in
+	[-@+!:]* | *[\"\'\\%]*)
+		echo "$unit: ExecStart= needs systemd's own parser: $line" >&2
+		return 1 ;;
+	esac
+	line=${line//'${CREDENTIALS_DIRECTORY}/htpasswd'/$FIX/htpasswd}
+	line=${line//$SYSCONF\/inetkit\/blocked/$FIX/blocked}
+	case $line in
+	*'$'*) echo "$unit: a variable this test does not provide: $line" >&2; return 1 ;;
+	esac
+	read -ra w <<<"$line"
+	for line in "${w[@]}"; do
+		case $line in
+		"$PKGDIR"/*) out+=("$DEST$line") ;;
+		*) out+=("$line") ;;
+		esac
+	done
+	[ -x "${out[0]}" ] || { echo "$unit: ${out[0]} is not an installed program" >&2; return 1; }
+	printf '%s\n' "${out[@]}"
+}
+
+unit() {
+	echo "$DEST$(unitdir)/$1"
+}
+
+# serve UNIT [ENV...]: runs the installed service UNIT's ExecStart= through
+# systemd-socket-activate on a free loopback port, as its socket would:
+# an @ unit (Accept=yes) gets one process per connection with the connection
+# on fd 0 and 1 (--inetd -a), a -listen unit (Accept=no) the listening
+# socket (no -a). ENV (VAR=VALUE) is passed with -E. Sets PORT, SPID, CMD.
+serve() {
+	local u=$1 sock cmd e envs=() mode=()
+	shift
+	for e in "$@"; do envs+=(-E "$e"); done
+	case $u in
+	*@.service)
+		sock=$(unit "${u%@.service}.socket")
+		mode=(--inetd -a) ;;
+	*-listen.service)
+		sock=$(unit "${u%.service}.socket") ;;
+	*) fail "no socket style for $u" ;;
+	esac
+	# The socket unit is the one that hands this service its connections.
+	if [ ${#mode[@]} -gt 0 ]; then
+		run grep -x 'Accept=yes' "$sock"
+	else
+		run grep -x 'Accept=no' "$sock"
+	fi
+	assert_success
+	cmd=$(exec_start "$(unit "$u")") || fail "cannot run $u"
+	mapfile -t CMD <<<"$cmd"
+	PORT=$(quiet_port)
+	systemd-socket-activate "${mode[@]}" "${envs[@]}" -l "127.0.0.1:$PORT" "${CMD[@]}" \
+	    2>>"$BATS_TEST_TMPDIR/activate.log" &
+	SPID=$!
+	BG_PIDS="${BG_PIDS:-} $SPID"
+	wait_listen "$PORT"
+}
+
+# say PORT FORMAT [SOCAT-OPTIONS]: sends printf FORMAT to 127.0.0.1:PORT and
+# leaves the reply in $REPLY_FILE; the status is socat's.
+REPLY_FILE=
+say() {
+	REPLY_FILE=$BATS_TEST_TMPDIR/reply
+	# shellcheck disable=SC2059
+	printf -- "$2" | timeout 20 socat -t 5 -T 10 - "TCP:127.0.0.1:$1${3:+,$3}" >"$REPLY_FILE"
+}
+
+# The reply, byte for byte, as hex.
+reply_hex() {
+	od -An -tx1 -v "$REPLY_FILE" | tr -d ' \n'
+}
+
+hexf() {
+	# shellcheck disable=SC2059
+	printf -- "$1" | od -An -tx1 -v | tr -d ' \n'
+}
+
+# The reply is exactly printf FORMAT.
+assert_reply() {
+	local got want
+	got=$(reply_hex) want=$(hexf "$1")
+	[ "$got" = "$want" ] || fail "reply $(od -An -c "$REPLY_FILE" | tr -s ' \n' ' ')
+expected $(printf -- "$1" | od -An -c | tr -s ' \n' ' ')"
+}
+
+# cmdserver's reply to a login, date and quit: the welcome, one ctime line, nothing else.
+assert_cmdserver_session() {
+	local date
+	run sed -n 1,2p "$REPLY_FILE"
+	assert_output "$(printf "Login: Password: $WELCOME")"
+	[ "$(wc -l <"$REPLY_FILE")" = 3 ] && [ "$(tail -c 1 "$REPLY_FILE" | od -An -c | tr -d ' ')" = '\n' ] ||
+		fail "not three lines: $(cat "$REPLY_FILE")"
+	date=$(sed -n 3p "$REPLY_FILE")
+	[[ $date =~ ^$CTIME$ ]] || fail "date sent '$date'"
+	[ $(( $(date -d "$date" +%s) - $(date +%s) )) -le 2 ] &&
+		[ $(( $(date +%s) - $(date -d "$date" +%s) )) -le 5 ] || fail "date sent $date, now is $(date)"
+}
+
+# Fails when the process $1 is not running.
+alive() {
+	kill -0 "$1" 2>/dev/null || fail "process $1 ($2) is gone"
+}
+
+# The lines of the README's "Deploy" code block.
+deploy_block() {
+	sed -n '/^## Deploy/,/^## /p' "$TOP/README.md" | sed -n '/^```sh$/,/^```$/p'
+}
+
+# The one line of the Deploy block matching ERE $1; fails unless exactly one.
+deploy_line() {
+	local l
+	l=$(deploy_block | grep -E -- "$1")
+	[ -n "$l" ] && [ "$(printf '%s\n' "$l" | wc -l)" = 1 ] ||
+		{ echo "README Deploy: not exactly one line matching $1: $l" >&2; return 1; }
+	printf '%s\n' "$l"
+}
+
+# The shell words of $1, one a line (the README's quoting, as sh reads it).
+shell_words() {
+	python3 -c 'import shlex, sys; print("\n".join(shlex.split(sys.argv[1])))' "$1"
+}
+
+# Runs the installed xinetd entry $1 (a name in $DEST/etc/xinetd.d) in a real
+# xinetd in the foreground: enabled with the README's own sed command, on a
+# free port, with its paths moved under $DEST and its files in SYSCONFDIR
+# replaced by the test's; every other line (user nobody, limits) as installed.
+# Sets PORT, XINETD_LOG (the services' log) and XINETD_OWN (xinetd's own).
+xinetd_installed() {
+	local name=$1 dir sedline w
+	sedline=$(deploy_line '^sed -i ') || fail "no sed line"
+	mapfile -t w < <(shell_words "$sedline")
+	# A free port can be taken by another process before xinetd binds it:
+	# then xinetd deactivates the service, and a new port is tried.
+	for _ in 1 2 3 4 5; do
+		dir=$(mktemp -d "$BATS_TEST_TMPDIR/xinetd.XXXXXX")
+		mkdir "$dir/xinetd.d"
+		cp "$DEST/etc/xinetd.d/$name" "$dir/xinetd.d/$name"
+		"${w[@]:0:$((${#w[@]} - 1))}" "$dir/xinetd.d/$name" || fail "README sed failed"
+		PORT=$(quiet_port)
+		sed -i -e "s|^\([[:space:]]*port[[:space:]]*=[[:space:]]*\).*|\1$PORT|" \
+		    -e "s|$PKGDIR/|$DEST$PKGDIR/|g" \
+		    -e "s|$SYSCONF/inetkit/cmdserver.htpasswd|$FIX/htpasswd|g" \
+		    -e "s|$SYSCONF/inetkit/blocked|$FIX/blocked|g" "$dir/xinetd.d/$name"
+		chmod -R a+rX "$dir"
+		XINETD_LOG=$dir/xinetd.log XINETD_OWN=$dir/xinetd.own
+		: >"$XINETD_LOG"
+		: >"$XINETD_OWN"
+		printf 'defaults\n{\n\tlog_type = FILE %s\n}\nincludedir %s\n' \
+		    "$XINETD_LOG" "$dir/xinetd.d" >"$dir/xinetd.conf"
+		bg timeout 60 xinetd -dontfork -filelog "$XINETD_OWN" -f "$dir/xinetd.conf" \
+		    -pidfile "$dir/xinetd.pid" 2>>"$dir/xinetd.stderr"
+		wait_grep "$XINETD_OWN" "Started working: " 30 || { cat "$XINETD_OWN" >&2; return 1; }
+		grep -q 'bind failed (Address already in use' "$XINETD_OWN" || break
+		kill_bg
+	done
+	grep -q "Started working: 1 available service" "$XINETD_OWN" &&
+		wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
+	# xinetd took the entry without a complaint.
+	run grep -E 'ERROR|WARNING' "$XINETD_OWN"
+	assert_failure 1
+	assert_output ""
+}
+
+# Checks that the paths in the units and xinetd entries under $1 (a DESTDIR
+# made with PKGDIR $2, SYSCONFDIR $3, XINETDDIR $4) point at what make install put there.
+check_installed_paths() {
+	local d=$1 pkg=$2 etc=$3 xdir=$4 u f p n=0 src b
+	u=$d$(unitdir)
+	# Every unit and entry in the source tree is installed, no placeholder left.
+	for src in "$TOP"/units/*.socket "$TOP"/units/*.service.in "$TOP"/xinetd.d/*.in; do
+		b=${src##*/}
+		b=${b%.in}
+		case $src in */xinetd.d/*) f=$d$xdir/$b ;; *) f=$u/$b ;; esac
+		[ -f "$f" ] || fail "$b not installed at $f"
+		run grep -n '@[A-Z]*@' "$f"
+		assert_failure 1
+	done
+	# Every program a unit or entry runs (ExecStart=, server=, and the programs
+	# in server_args=) is installed there; every file it names is in SYSCONFDIR.
+	for f in "$u"/*.service "$d$xdir"/inetkit-*; do
+		for p in $(sed -n -e 's/^ExecStart=//p' -e 's/^LoadCredential=[^:]*://p' \
+		    -e 's/^[[:space:]]*server\(_args\)\{0,1\}[[:space:]]*=//p' "$f"); do
+			case $p in
+			"$pkg"/*)
+				[ -x "$d$p" ] && [ -f "$d$p" ] || fail "${f##*/} runs $p, which make install did not install"
+				n=$((n + 1)) ;;
+			'${CREDENTIALS_DIRECTORY}'/*) ;;
+			/*)
+				[ "${p#"$etc"/inetkit/}" != "$p" ] || fail "${f##*/} names $p, outside $pkg and $etc/inetkit"
+				;;
+			esac
+		done
+		# Each runs one of the installed programs.
+		grep -qE "^(ExecStart=|[[:space:]]*server[[:space:]]*=[[:space:]]*)$pkg/[a-z]+( |\$)" "$f" ||
+			fail "${f##*/}: no program under $pkg"
+	done
+	# 9 services + 4 entries, blockip's two wrapping echo and entry's too.
+	[ "$n" -ge 16 ] || fail "only $n program paths checked"
+}
+
+# --- make install ----------------------------------------------------------------
+
+@test "make install install-units (default paths): units and xinetd entries run the installed programs" {
+	local d=$BATS_TEST_TMPDIR/dest
+	# shellcheck disable=SC2046
+	run make -s -C "$TOP" $(make_vars) install install-units DESTDIR="$d"
+	assert_success
+	check_installed_paths "$d" /usr/local/libexec/inetkit /etc /etc/xinetd.d
+	run grep -x 'LoadCredential=htpasswd:/etc/inetkit/cmdserver.htpasswd' \
+	    "$d$(unitdir)/inetkit-cmdserver@.service" "$d$(unitdir)/inetkit-cmdserver-listen.service"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	run grep -E '^[[:space:]]*server_args[[:space:]]*=' "$d/etc/xinetd.d/inetkit-echo-guarded"
+	assert_output --regexp '= /etc/inetkit/blocked /usr/local/libexec/inetkit/echo$'
+}
+
+@test "make install install-units with PREFIX=/opt/inetkit SYSCONFDIR=/opt/etc: the paths follow" {
+	local d=$BATS_TEST_TMPDIR/dest
+	# shellcheck disable=SC2046
+	run make -s -C "$TOP" $(make_vars) install install-units DESTDIR="$d" \
+	    PREFIX=/opt/inetkit SYSCONFDIR=/opt/etc
+	assert_success
+	[ -x "$d/opt/inetkit/libexec/inetkit/echo" ]
+	[ -f "$d/opt/inetkit/share/man/man8/inetkit-echo.8" ]
+	[ ! -e "$d/usr/local" ] || fail "something went to /usr/local: $(find "$d/usr/local")"
+	[ ! -e "$d/etc" ] || fail "something went to /etc: $(find "$d/etc")"
+	check_installed_paths "$d" /opt/inetkit/libexec/inetkit /opt/etc /opt/etc/xinetd.d
+	run grep -x 'LoadCredential=htpasswd:/opt/etc/inetkit/cmdserver.htpasswd' \
+	    "$d$(unitdir)/inetkit-cmdserver@.service" "$d$(unitdir)/inetkit-cmdserver-listen.service"
+	assert_equal "${#lines[@]}" 2
+	run grep -E '^[[:space:]]*server_args[[:space:]]*=' "$d/opt/etc/xinetd.d/inetkit-echo-guarded" \
+	    "$d/opt/etc/xinetd.d/inetkit-cmdserver"
+	assert_line --regexp 'inetkit-echo-guarded:[[:space:]]*server_args[[:space:]]*= /opt/etc/inetkit/blocked /opt/inetkit/libexec/inetkit/echo$'
+	assert_line --regexp 'inetkit-cmdserver:[[:space:]]*server_args[[:space:]]*= --htpasswd /opt/etc/inetkit/cmdserver.htpasswd$'
+	# No line that systemd or xinetd reads keeps a default path.
+	run grep -rn -E '^[^#]*[=:[:space:]](/usr/local|/etc)/' "$d$(unitdir)" "$d/opt/etc/xinetd.d"
+	assert_failure 1
+	assert_output ""
+}
+
+# --- every installed unit under systemd-socket-activate --------------------------
+
+@test "every installed service unit is one this suite runs, each with its socket" {
+	local f got=
+	for f in "$DEST$(unitdir)"/*.service; do
+		got="$got ${f##*/}"
+	done
+	assert_equal "$(echo $got | tr ' ' '\n' | sort)" "$(echo $SERVICE_UNITS | tr ' ' '\n' | sort)"
+	for f in $SERVICE_UNITS; do
+		case $f in
+		*@.service) [ -f "$(unit "${f%@.service}.socket")" ] ;;
+		*) [ -f "$(unit "${f%.service}.socket")" ] ;;
+		esac || fail "no socket for $f"
+	done
+}
+
+@test "inetkit-echo@.service (Accept=yes) echoes through systemd-socket-activate --inetd -a" {
+	serve inetkit-echo@.service
+	say "$PORT" 'Hello World\n\001\377 bytes\r\n'
+	assert_reply 'Hello World\n\001\377 bytes\r\n'
+	# A blank line ends the session and is not echoed.
+	say "$PORT" 'one\n\r\nnot this\n'
+	assert_reply 'one\n'
+	alive "$SPID" systemd-socket-activate
+}
+
+@test "inetkit-echo-listen.service (Accept=no) runs its own accept loop on the passed socket and echoes" {
+	serve inetkit-echo-listen.service
+	say "$PORT" 'Hello World\n'
+	assert_reply 'Hello World\n'
+	say "$PORT" 'second\n'
+	assert_reply 'second\n'
+	# One process, the installed program itself, accepted both.
+	run readlink "/proc/$SPID/exe"
+	assert_output "$DEST$PKGDIR/echo"
+}
+
+@test "inetkit-lcecho@.service (Accept=yes) lower-cases through systemd-socket-activate --inetd -a" {
+	serve inetkit-lcecho@.service
+	say "$PORT" 'Hello WORLD\nGRÜSSE ÄÖÜ\n'
+	assert_reply 'hello world\ngrÜsse ÄÖÜ\n'
+}
+
+@test "inetkit-lcecho-listen.service (Accept=no) lower-cases in its accept loop" {
+	serve inetkit-lcecho-listen.service
+	say "$PORT" 'Hello WORLD\n'
+	assert_reply 'hello world\n'
+	say "$PORT" 'AGAIN\n'
+	assert_reply 'again\n'
+	run readlink "/proc/$SPID/exe"
+	assert_output "$DEST$PKGDIR/lcecho"
+}
+
+@test "inetkit-cmdserver@.service (Accept=yes) logs in from the htpasswd credential, answers date and quit" {
+	serve inetkit-cmdserver@.service
+	say "$PORT" 'dougm\r\nfoobar\r\ndate\r\nquit\r\nmotd\r\n'
+	assert_cmdserver_session
+}
+
+@test "inetkit-cmdserver-listen.service (Accept=no) logs in, answers date and quit, twice" {
+	serve inetkit-cmdserver-listen.service
+	say "$PORT" 'dougm\nfoobar\ndate\nquit\n'
+	assert_cmdserver_session
+	say "$PORT" 'dougm\nfoobar\ndate\nquit\n'
+	assert_cmdserver_session
+	run readlink "/proc/$SPID/exe"
+	assert_output "$DEST$PKGDIR/cmdserver"
+}
+
+@test "inetkit-cmdserver-pam@.service (Accept=yes) logs in through its PAM service, denies a bad password" {
+	local svc
+	# The ExecStart= names the PAM service; pam_wrapper reads it from PAMDIR, never /etc/pam.d.
+	svc=$(sed -n 's/^ExecStart=.* --pam \([^ ]*\)$/\1/p' "$(unit inetkit-cmdserver-pam@.service)")
+	assert_equal "$svc" inetkit-cmdserver
+	PAMDIR=$BATS_TEST_TMPDIR/pam.d
+	mkdir -p "$PAMDIR"
+	printf 'dougm:pam secret:%s\n' "$svc" >"$BATS_TEST_TMPDIR/passdb"
+	printf '%s\n' "auth required $PAM_MATRIX passdb=$BATS_TEST_TMPDIR/passdb" \
+	    "account required $PAM_MATRIX passdb=$BATS_TEST_TMPDIR/passdb" >"$PAMDIR/$svc"
+	pam_env
+	serve inetkit-cmdserver-pam@.service "${CMD_ENV[@]}"
+	say "$PORT" 'dougm\npam secret\ndate\nquit\n'
+	assert_cmdserver_session
+	say "$PORT" 'dougm\nwrong\n'
+	assert_reply "Login: Password: $DENIED"
+}
+
+@test "inetkit-echo-guarded@.service (Accept=yes) echoes for an unlisted client, drops a listed one without a byte" {
+	serve inetkit-echo-guarded@.service
+	say "$PORT" 'hello\n' bind=127.0.0.3
+	assert_reply 'hello\n'
+	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
+	assert_reply ''
+	wait_grep "$BATS_TEST_TMPDIR/activate.log" "127.0.0.2" 10
+	# And the next unlisted client is served again.
+	say "$PORT" 'after\n' bind=127.0.0.1
+	assert_reply 'after\n'
+}
+
+@test "inetkit-echo-guarded-listen.service (Accept=no) echoes for an unlisted client, drops a listed one without a byte" {
+	serve inetkit-echo-guarded-listen.service
+	say "$PORT" 'hello\n' bind=127.0.0.3
+	assert_reply 'hello\n'
+	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
+	assert_reply ''
+	wait_grep "$BATS_TEST_TMPDIR/activate.log" "127.0.0.2" 10
+	say "$PORT" 'after\n' bind=127.0.0.1
+	assert_reply 'after\n'
+	alive "$SPID" "the accept loop"
+}
+
+# --- every installed xinetd entry under a real xinetd ----------------------------
+
+@test "the installed inetkit-echo xinetd entry echoes under xinetd, as nobody" {
+	xinetd_installed inetkit-echo
+	say "$PORT" 'Hello xinetd\n'
+	assert_reply 'Hello xinetd\n'
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 10
+}
+
+@test "the installed inetkit-lcecho xinetd entry lower-cases under xinetd, as nobody" {
+	xinetd_installed inetkit-lcecho
+	say "$PORT" 'Hello XINETD\n'
+	assert_reply 'hello xinetd\n'
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 10
+}
+
+@test "the installed inetkit-cmdserver xinetd entry logs in from its htpasswd file under xinetd, as nobody" {
+	xinetd_installed inetkit-cmdserver
+	say "$PORT" 'dougm\nfoobar\ndate\nquit\n'
+	assert_cmdserver_session
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-cmdserver status=0" 10
+}
+
+@test "the installed inetkit-echo-guarded xinetd entry echoes for others and drops a listed client, as nobody" {
+	xinetd_installed inetkit-echo-guarded
+	say "$PORT" 'hello\n' bind=127.0.0.3
+	assert_reply 'hello\n'
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=0" 10
+	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
+	assert_reply ''
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
+}
+
+# --- the README's Deploy commands ------------------------------------------------
+
+@test "README Deploy: the units and the xinetd entry its commands name are installed" {
+	local l n=0
+	while read -r l; do
+		n=$((n + 1))
+		[ -f "$(unit "$l")" ] || fail "README enables $l; make install-units did not install it"
+		run grep -x 'Accept=\(yes\|no\)' "$(unit "$l")"
+		assert_success
+	done < <(deploy_block | sed -n 's/^systemctl enable --now \([^ ]*\)$/\1/p')
+	assert_equal "$n" 2
+	l=$(deploy_line '^sed -i ')
+	l=${l##* }
+	[ -f "$DEST$l" ] || fail "README edits $l; make install-units did not install it"
+}
+
+@test "README Deploy: the sed command flips disable to no in the installed entry and changes nothing else" {
+	local l w e n orig
+	l=$(deploy_line '^sed -i ')
+	mapfile -t w < <(shell_words "$l")
+	for e in $XINETD_ENTRIES; do
+		cp "$DEST/etc/xinetd.d/$e" "$BATS_TEST_TMPDIR/$e"
+		run "${w[@]:0:$((${#w[@]} - 1))}" "$BATS_TEST_TMPDIR/$e"
+		assert_success
+		assert_output ""
+		# The one disable line, "disable = yes" with the entry's own spacing.
+		run grep -n '^[[:space:]]*disable[[:space:]]*=' "$DEST/etc/xinetd.d/$e"
+		assert_success
+		assert_equal "${#lines[@]}" 1
+		n=${output%%:*} orig=${output#*:}
+		[[ $orig =~ ^[[:space:]]*disable[[:space:]]*=[[:space:]]*yes$ ]] || fail "$e: $orig"
+		run diff "$DEST/etc/xinetd.d/$e" "$BATS_TEST_TMPDIR/$e"
+		assert_failure 1
+		assert_output "${n}c${n}
+< $orig
+---
+> ${orig%yes}no"
+		# Run again, it changes nothing more.
+		cp "$BATS_TEST_TMPDIR/$e" "$BATS_TEST_TMPDIR/$e.once"
+		run "${w[@]:0:$((${#w[@]} - 1))}" "$BATS_TEST_TMPDIR/$e"
+		assert_success
+		run cmp "$BATS_TEST_TMPDIR/$e.once" "$BATS_TEST_TMPDIR/$e"
+		assert_success
+	done
+}
+
+@test "README Deploy: the tcpserver command serves echo (on 127.0.0.1 and a free port)" {
+	local l w i
+	l=$(deploy_line '^tcpserver ')
+	assert_equal "$l" "tcpserver -v 0 8010 $PKGDIR/echo"
+	PORT=$(quiet_port)
+	mapfile -t w < <(shell_words "$l")
+	for i in "${!w[@]}"; do
+		case ${w[$i]} in
+		0) w[$i]=127.0.0.1 ;;
+		8010) w[$i]=$PORT ;;
+		"$PKGDIR"/*) w[$i]=$DEST${w[$i]} ;;
+		esac
+	done
+	bg timeout 60 "${w[@]}" 2>"$BATS_TEST_TMPDIR/tcpserver.log"
+	wait_listen "$PORT"
+	say "$PORT" 'Hello tcpserver\n'
+	assert_reply 'Hello tcpserver\n'
+	# tcpserver -v: the program ended with status 0.
+	wait_grep "$BATS_TEST_TMPDIR/tcpserver.log" " status 0" 10
+	run grep -c ' status ' "$BATS_TEST_TMPDIR/tcpserver.log"
+	assert_output 1
+}
+
+@test "README Deploy: the --listen command serves echo on IPv4 and IPv6 (loopback, free ports)" {
+	local l w i p4 p6 v6=yes
+	l=$(deploy_line ' --listen ')
+	mapfile -t w < <(shell_words "$l")
+	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --listen [::]:8010"
+	p4=$(quiet_port)
+	p6=$(quiet_port 6 2>/dev/null) || v6=
+	for i in "${!w[@]}"; do
+		case ${w[$i]} in
+		0.0.0.0:8010) w[$i]=127.0.0.1:$p4 ;;
+		'[::]:8010') w[$i]="[::1]:$p6" ;;
+		"$PKGDIR"/*) w[$i]=$DEST${w[$i]} ;;
+		esac
+	done
+	if [ -z "$v6" ]; then
+		# Drop the IPv6 pair: this machine has no ::1.
+		w=("${w[@]:0:3}")
+	fi
+	bg timeout 60 "${w[@]}" 2>"$BATS_TEST_TMPDIR/listen.log"
+	SPID=${BG_PIDS##* }
+	wait_listen "$p4"
+	say "$p4" 'Hello v4\n'
+	assert_reply 'Hello v4\n'
+	[ -n "$v6" ] || skip "::1 is not available here; IPv4 served, IPv6 not tried"
+	wait_listen "$p6"
+	run sh -c "printf 'Hello v6\n' | timeout 20 socat -t 5 -T 10 - 'TCP6:[::1]:$p6'"
+	assert_success
+	assert_output 'Hello v6'
+}
+
+@test "README Deploy: the pipe command prints hello through the installed lcecho, exit 0" {
+	local l
+	l=$(deploy_line '^printf .*\| ')
+	assert_equal "$l" "printf 'Hello\\n' | $PKGDIR/lcecho"
+	l=${l//$PKGDIR\//$DEST$PKGDIR/}
+	run timeout 10 bash -c "set -o pipefail; $l >'$BATS_TEST_TMPDIR/out'"
+	assert_success
+	assert_output ""
+	REPLY_FILE=$BATS_TEST_TMPDIR/out
+	assert_reply 'hello\n'
+}
+
+# --- a connection flood against the socket settings ------------------------------
+#
+# What this simulates, and what it cannot. PID 1 here is not systemd, so no
+# .socket unit can be started; systemd-socket-activate is systemd's own
+# activator for one command, and it passes connections exactly as PID 1 does
+# (--inetd -a: each connection on fd 0 and 1 of a new process, as Accept=yes
+# with StandardInput=socket; without -a: the listening socket on fd 3 with
+# LISTEN_PID/LISTEN_FDS, as Accept=no). It has NONE of systemd's socket
+# accounting: no MaxConnections=, no MaxConnectionsPerSource= and no trigger
+# limit. So for Accept=yes the test
+#   - reads MaxConnections=, MaxConnectionsPerSource= and
+#     TriggerLimitIntervalSec= from the installed inetkit-echo.socket and
+#     requires TriggerLimitIntervalSec=0. On systemd 252 the trigger limit is
+#     the one thing that fails an Accept=yes socket under a flood (more than
+#     TriggerLimitBurst=, default 200, triggers in TriggerLimitIntervalSec=,
+#     default 2 s, and the socket stops listening until restarted by hand);
+#     0 turns it off, so that outcome is excluded by the setting itself.
+#     MaxConnections= and MaxConnectionsPerSource= only ever close single
+#     connections, never the socket;
+#   - floods echo, run from the unit's ExecStart=, with more than MaxConnections=
+#     clients at a time and at a rate that would have tripped the default
+#     trigger limit (over 100 connections a second, so 200 in some 2 s), and
+#     shows every session intact and the service answering afterwards: what a
+#     flood does to the program and the activation path.
+# It cannot show systemd's own bookkeeping: that PID 1 closes connections
+# over MaxConnections=/MaxConnectionsPerSource= (systemd-socket-activate
+# serves them all), the socket unit's state, or the transient units' cost.
+# For Accept=no the limits are the program's own, so they are tested for real:
+# --max-connections set to the Accept=yes socket's MaxConnections=, children
+# sampled from /proc during the flood.
+
+@test "a flood of 3000 connections, 100 at a time, against the Accept=yes settings leaves echo answering" {
+	local s max per trig rate
+	s=$(unit inetkit-echo.socket)
+	max=$(unit_value "$s" MaxConnections)
+	per=$(unit_value "$s" MaxConnectionsPerSource)
+	trig=$(unit_value "$s" TriggerLimitIntervalSec)
+	assert_equal "$(unit_value "$s" Accept)" yes
+	assert_equal "$trig" 0
+	[[ $max =~ ^[1-9][0-9]*$ ]] && [[ $per =~ ^[1-9][0-9]*$ ]] && [ "$per" -le "$max" ] ||
+		fail "MaxConnections=$max MaxConnectionsPerSource=$per"
+	[ "$max" -lt 100 ] || fail "the flood (100 at a time) must exceed MaxConnections=$max"
+	LOADGEN=$TOP/$BUILD/bench/loadgen
+	[ -x "$LOADGEN" ] || make -C "$TOP" -s "$BUILD/bench/loadgen" >/dev/null
+	serve inetkit-echo@.service
+	run timeout 180 "$LOADGEN" burst "127.0.0.1:$PORT" 100 3000
+	assert_success
+	assert_output --regexp '^clients=100 conns=3000 intact=3000 rate=[0-9]+$'
+	rate=${output##*rate=}
+	echo "# Accept=yes flood: $rate connections/s" >&3
+	[ "$rate" -gt 100 ] || fail "$rate/s would not have tripped the default trigger limit: not a flood"
+	# The activator still listens and the service answers correctly.
+	alive "$SPID" systemd-socket-activate
+	say "$PORT" 'after the flood\n'
+	assert_reply 'after the flood\n'
+}
+
+# A flood client: $3 sessions, $2 at a time, to 127.0.0.1:$1; thread i
+# connects from 127.0.i.1, so that each source holds one connection and only
+# --max-connections, not the per-source or per-/24 limits, meets the flood.
+# Each session sends a line, reads its echo, holds the connection $4 seconds,
+# closes its side and expects EOF with no more byte. Prints
+# "conns=N intact=M" and exits 1 unless every session was intact.
+flood() {
+	timeout 180 python3 - "$@" <<'EOF'
+import socket, sys, threading, time
+port, c, n, hold = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+line = b"The quick brown fox jumps over the lazy dog\n"
+lock = threading.Lock()
+left = [n]
+intact = [0]
+bad = []
+def session(src):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(src, 0))
+    try:
+        s.sendall(line)
+        got = b""
+        while len(got) < len(line):
+            b = s.recv(len(line) - len(got))
+            if not b:
+                break
+            got += b
+        time.sleep(hold)
+        s.shutdown(socket.SHUT_WR)
+        rest = s.recv(1)
+        return got == line and rest == b"", got + rest
+    finally:
+        s.close()
+def worker(i):
+    src = "127.0.%d.1" % i
+    while True:
+        with lock:
+            if left[0] == 0:
+                return
+            left[0] -= 1
+        try:
+            ok, got = session(src)
+        except OSError as e:
+            ok, got = False, repr(e).encode()
+        with lock:
+            if ok:
+                intact[0] += 1
+            elif len(bad) < 5:
+                bad.append((src, got))
+ts = [threading.Thread(target=worker, args=(i,)) for i in range(c)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("conns=%d intact=%d" % (n, intact[0]))
+for b in bad:
+    print("bad:", b)
+sys.exit(0 if intact[0] == n else 1)
+EOF
+}
+
+@test "Accept=no under the same flood: never more children than MaxConnections, every echo intact, the listener answers after" {
+	local s max cmd most
+	s=$(unit inetkit-echo.socket)
+	max=$(unit_value "$s" MaxConnections)
+	[[ $max =~ ^[1-9][0-9]*$ ]] || fail "MaxConnections=$max"
+	[ "$max" -lt 100 ] || fail "the flood (100 at a time) must exceed MaxConnections=$max"
+	cmd=$(exec_start "$(unit inetkit-echo-listen.service)") || fail "cannot run inetkit-echo-listen.service"
+	mapfile -t CMD <<<"$cmd"
+	PORT=$(quiet_port)
+	systemd-socket-activate -l "127.0.0.1:$PORT" "${CMD[@]}" --max-connections "$max" \
+	    2>>"$BATS_TEST_TMPDIR/activate.log" &
+	SPID=$!
+	BG_PIDS="${BG_PIDS:-} $SPID"
+	wait_listen "$PORT"
+	# Sample the listener's children every 5 ms while the flood runs.
+	: >"$BATS_TEST_TMPDIR/samples"
+	(
+		while [ -e "/proc/$SPID" ]; do
+			wc -w <"/proc/$SPID/task/$SPID/children" 2>/dev/null
+			sleep 0.005
+		done
+	) >>"$BATS_TEST_TMPDIR/samples" &
+	SAMPLER=$!
+	# Each session held 50 ms: 100 clients at a time must meet the limit.
+	run flood "$PORT" 100 3000 0.05
+	kill "$SAMPLER"
+	wait "$SAMPLER" 2>/dev/null || true
+	SAMPLER=
+	assert_success
+	assert_output "conns=3000 intact=3000"
+	most=$(sort -n "$BATS_TEST_TMPDIR/samples" | tail -n 1)
+	echo "# Accept=no flood: at most $most children (limit $max), $(wc -l <"$BATS_TEST_TMPDIR/samples") samples" >&3
+	[ "$most" -le "$max" ] || fail "$most children, over --max-connections $max"
+	# The flood did reach the limit, so the limit is what held it.
+	[ "$most" -eq "$max" ] || fail "at most $most children: the flood never reached the limit $max"
+	# Afterwards: the same listener answers, all children reaped.
+	alive "$SPID" "the accept loop"
+	say "$PORT" 'after the flood\n'
+	assert_reply 'after the flood\n'
+	local deadline=$((SECONDS + 10))
+	while [ "$(wc -w <"/proc/$SPID/task/$SPID/children")" -gt 0 ]; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "children left: $(cat "/proc/$SPID/task/$SPID/children")"
+		sleep 0.05
+	done
+}
