@@ -10,32 +10,37 @@
 
 #define DIE_MSGMAX 1024
 
+static void __attribute__((noreturn))
+vdie(int code, int err, const char *fmt, va_list ap)
+{
+	char msg[DIE_MSGMAX];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (err)
+		log_msg(LOG_LVL_ERR, "fatal: %s: %s", msg, strerror(err));
+	else
+		log_msg(LOG_LVL_ERR, "fatal: %s", msg);
+	exit(code);
+}
+
 void
 die(int code, const char *fmt, ...)
 {
-	char msg[DIE_MSGMAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_msg(LOG_LVL_ERR, "fatal: %s", msg);
-	exit(code);
+	vdie(code, 0, fmt, ap);
 }
 
 /* As die(), with ": strerror(errno)" appended. */
 void
 die_sys(int code, const char *fmt, ...)
 {
-	char msg[DIE_MSGMAX];
 	int e = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_msg(LOG_LVL_ERR, "fatal: %s: %s", msg, strerror(e));
-	exit(code);
+	vdie(code, e, fmt, ap);
 }
 
 void

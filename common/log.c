@@ -291,30 +291,33 @@ emit(int lvl, const struct log_field *f, size_t nf, const char *msg)
 	errno = saved;
 }
 
-void
-log_fields(int lvl, const struct log_field *f, size_t nf, const char *fmt, ...)
+static void
+vlog(int lvl, const struct log_field *f, size_t nf, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSGMAX];
-	va_list ap;
 
 	if (lvl > level)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	emit(lvl, f, nf, msg);
+}
+
+void
+log_fields(int lvl, const struct log_field *f, size_t nf, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(lvl, f, nf, fmt, ap);
+	va_end(ap);
 }
 
 void
 log_msg(int lvl, const char *fmt, ...)
 {
-	char msg[LOG_MSGMAX];
 	va_list ap;
 
-	if (lvl > level)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vlog(lvl, NULL, 0, fmt, ap);
 	va_end(ap);
-	emit(lvl, NULL, 0, msg);
 }
