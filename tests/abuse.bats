@@ -540,7 +540,7 @@ EOF
 	pid=$(child_pid 1)
 	wait_file "$BATS_TEST_TMPDIR/client"
 	kill -TERM "$pid"
-	wait_grep '^closed$' "$BATS_TEST_TMPDIR/client" 10
+	wait_match '^closed$' "$BATS_TEST_TMPDIR/client" 10
 	run cat "$BATS_TEST_TMPDIR/client"
 	assert_output "recv b'abc\\n'
 closed"
@@ -647,5 +647,6 @@ rst"
 	assert_failure 124
 	kill -TERM "$pid"
 	run child_status 2
-	assert_output 15
+	assert_output 0
+	wait_match "inetkit-echo\[$pid\]: notice: served .* end=terminated$" "$ACTIVATE_LOG" 5
 }

@@ -85,7 +85,7 @@ child_log() {
 }
 
 # Polls until FILE contains PATTERN (grep -E), up to $3 seconds.
-wait_grep() {
+wait_match() {
 	local pat=$1 file=$2 deadline=$((SECONDS + ${3:-10}))
 	while ! grep -Eq -- "$pat" "$file" 2>/dev/null; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "\"$pat\" never appeared in $file" >&2; return 1; }
