@@ -455,6 +455,9 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 		--cidr-allow|--trusted-proxy) v=10.0.0.0/8 ;;
 		--cidr-deny) v=192.0.2.0/24 extra='--allow=.*' ;;
 		--reverse-lookups) v=no ;;
+		--block-list) : >"$BATS_TEST_TMPDIR/empty-list"; v=$BATS_TEST_TMPDIR/empty-list ;;
+		--block-list-index) v=$BATS_TEST_TMPDIR/list.idx ;;
+		--block-list-on-error) v=allow ;;
 		--rfc862|--proxy-protocol) v=no ;;
 		*) v=1 ;;
 		esac
