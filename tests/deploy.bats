@@ -65,8 +65,7 @@ wait_listen() {
 }
 
 # A free port on loopback ($1: 4, the default, or 6 for ::1), below the
-# kernel's ephemeral range: a port from bind(0) is in that range, where a
-# busy machine's outgoing connections can take it before the server binds it.
+# kernel's ephemeral range, as free_port (helpers.bash) picks them.
 quiet_port() {
 	python3 - "${1:-4}" <<'EOF'
 import random, socket, sys

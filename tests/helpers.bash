@@ -6,9 +6,26 @@ TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 BUILD=${BUILD:-build}
 BIN="$TOP/$BUILD"
 
-# A free TCP port on loopback, chosen by the kernel.
+# A free TCP port on loopback, below the kernel's ephemeral range: a port
+# from bind(0) is in that range, where the suites' own client connections
+# (thousands, in the bursts) can take it before the server binds it.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 - <<'EOF'
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(lo, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit(1)
+EOF
 }
 
 # Polls until host:port accepts connections, up to $2 seconds (default 10).
