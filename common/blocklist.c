@@ -456,43 +456,23 @@ fresh(const struct blocklist_hdr *h, const struct stat *st)
 	    && h->ctime_s == now.ctime_s && h->ctime_ns == now.ctime_ns;
 }
 
-static void
-point(struct blocklist *bl, const struct blocklist_hdr *h, const char *base)
-{
-	bl->hdr = h;
-	bl->n4 = h->n4;
-	bl->n6 = h->n6;
-	bl->start4 = (const uint32_t *)(const void *)(base + h->off4s);
-	bl->info4 = (const uint32_t *)(const void *)(base + h->off4i);
-	bl->start6 = (const uint64_t *)(const void *)(base + h->off6s);
-	bl->info6 = (const uint32_t *)(const void *)(base + h->off6i);
-}
-
-/* Maps the index if it is whole and made from this very text; -1 otherwise. */
+/*
+ * Opens the index if it is whole and made from this very text; -1
+ * otherwise. Only the header is read now: lookups read what they probe.
+ */
 static int
-map_index(struct blocklist *bl, const struct stat *list)
+open_index(struct blocklist *bl, const struct stat *list)
 {
-	struct blocklist_hdr want;
-	const struct blocklist_hdr *h;
+	struct blocklist_hdr want, *h = malloc(sizeof *h);
 	struct stat st;
-	void *m;
+	uint32_t s4;
+	uint64_t s6[2];
 	size_t i;
 	int fd = open(bl->index, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
-	    || (uint64_t)st.st_size < sizeof(struct blocklist_hdr)) {
-		close(fd);
-		return -1;
-	}
-	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED)
-		return -1;
-	/* A lookup touches a page per step: no read-ahead or fault-around. */
-	madvise(m, (size_t)st.st_size, MADV_RANDOM);
-	h = m;
+	if (fd < 0 || !h || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
+	    || (uint64_t)st.st_size < sizeof *h || pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
+		goto bad;
 	want = *h;
 	layout(&want);
 	if (memcmp(h->magic, MAGIC, 8) != 0 || h->endian != ENDIAN_MARK
@@ -505,16 +485,19 @@ map_index(struct blocklist *bl, const struct stat *list)
 	for (i = 0; i < BLOCKLIST_BADMAX; i++)
 		if (!memchr(h->bad[i].text, '\0', sizeof h->bad[i].text))
 			goto bad;
-	bl->map = m;
-	bl->maplen = (size_t)st.st_size;
-	point(bl, h, m);
-	if (bl->start4[0] != 0 || bl->start6[0] != 0 || bl->start6[1] != 0)
+	if (pread(fd, &s4, sizeof s4, (off_t)h->off4s) != (ssize_t)sizeof s4 || s4 != 0
+	    || pread(fd, s6, sizeof s6, (off_t)h->off6s) != (ssize_t)sizeof s6 || s6[0] || s6[1])
 		goto bad;
+	bl->fd = fd;
+	bl->hbuf = h;
+	bl->hdr = h;
+	bl->n4 = h->n4;
+	bl->n6 = h->n6;
 	return 0;
 bad:
-	munmap(m, (size_t)st.st_size);
-	bl->map = NULL;
-	bl->hdr = NULL;
+	free(h);
+	if (fd >= 0)
+		close(fd);
 	return -1;
 }
 
@@ -569,6 +552,7 @@ blocklist_open(struct blocklist *bl, const char *list, const char *index)
 	int fd, e;
 
 	memset(bl, 0, sizeof *bl);
+	bl->fd = -1;
 	if (blocklist_index_path(bl->index, sizeof bl->index, list, index) < 0)
 		snprintf(bl->note, sizeof bl->note, "index path too long");
 	fd = open(list, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -580,10 +564,10 @@ blocklist_open(struct blocklist *bl, const char *list, const char *index)
 		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
 		goto fail;
 	}
-	if (bl->index[0] && map_index(bl, &st) == 0)
+	if (bl->index[0] && open_index(bl, &st) == 0)
 		goto done;
 	/* Someone else may be compiling this very text: wait, then look again. */
-	if (bl->index[0] && flock(fd, LOCK_EX) == 0 && map_index(bl, &st) == 0)
+	if (bl->index[0] && flock(fd, LOCK_EX) == 0 && open_index(bl, &st) == 0)
 		goto done;
 	b = build(fd, &st);
 	if (!b)
@@ -629,50 +613,69 @@ canonical(char out[ADDR_STRMAX + 5], const struct addr *a, unsigned prefix)
 		snprintf(out + strlen(out), ADDR_STRMAX + 5 - strlen(out), "/%u", prefix);
 }
 
-/* 1 and *m filled if a is blocked, else 0. Binary search: log2(ranges) steps. */
+/* Range i's start or label: from the table in memory, or read from the index. */
+static int
+get(const struct blocklist *bl, const void *mem, uint64_t off, uint64_t i, void *v, size_t n)
+{
+	if (!bl->hbuf) {
+		memcpy(v, (const char *)mem + i * n, n);
+		return 0;
+	}
+	return pread(bl->fd, v, n, (off_t)(off + i * n)) == (ssize_t)n ? 0 : -1;
+}
+
+/*
+ * 1 and *m filled if a is blocked, 0 if not, -1 if the index could not be
+ * read. A binary search: log2(ranges) probes.
+ */
 int
 blocklist_lookup(const struct blocklist *bl, const struct addr *a, struct blocklist_match *m)
 {
-	uint64_t lo = 0, hi, mid;
-	const uint32_t *info;
+	const struct blocklist_hdr *h = bl->hdr;
+	uint64_t lo = 0, hi, mid, s6[2];
+	uint32_t s4, info[2];
+	int r = 0;
 
-	if (!bl->hdr)
+	if (!h)
 		return 0;
 	if (a->family == AF_INET) {
 		uint32_t k = (uint32_t)addr_value(a);
 
 		hi = bl->n4;
-		while (lo < hi) {
+		while (lo < hi && r == 0) {
 			mid = lo + (hi - lo) / 2;
-			if (bl->start4[mid] <= k)
+			r = get(bl, bl->start4, h->off4s, mid, &s4, sizeof s4);
+			if (s4 <= k)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		info = bl->info4;
+		if (r == 0 && lo > 0)
+			r = get(bl, bl->info4, h->off4i, lo - 1, info, sizeof info);
 	} else if (a->family == AF_INET6) {
 		u128 k = addr_value(a);
 		uint64_t kh = (uint64_t)(k >> 64), kl = (uint64_t)k;
 
 		hi = bl->n6;
-		while (lo < hi) {
-			const uint64_t *s;
-
+		while (lo < hi && r == 0) {
 			mid = lo + (hi - lo) / 2;
-			s = bl->start6 + 2 * mid;
-			if (s[0] < kh || (s[0] == kh && s[1] <= kl))
+			r = get(bl, bl->start6, h->off6s, mid, s6, sizeof s6);
+			if (s6[0] < kh || (s6[0] == kh && s6[1] <= kl))
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		info = bl->info6;
+		if (r == 0 && lo > 0)
+			r = get(bl, bl->info6, h->off6i, lo - 1, info, sizeof info);
 	} else {
 		return 0;
 	}
-	if (lo == 0 || info[2 * (lo - 1)] == 0)
+	if (r < 0)
+		return -1;
+	if (lo == 0 || info[0] == 0)
 		return 0;
-	m->line = info[2 * (lo - 1)];
-	canonical(m->text, a, info[2 * (lo - 1) + 1]);
+	m->line = info[0];
+	canonical(m->text, a, info[1]);
 	return 1;
 }
 
@@ -697,10 +700,13 @@ blocklist_bad(const struct blocklist *bl, size_t i)
 void
 blocklist_close(struct blocklist *bl)
 {
-	if (bl->map)
-		munmap(bl->map, bl->maplen);
+	if (bl->hbuf) {
+		close(bl->fd);
+		free(bl->hbuf);
+	}
 	built_free(bl->mem);
-	bl->map = bl->mem = NULL;
+	bl->hbuf = bl->mem = NULL;
+	bl->fd = -1;
 	bl->hdr = NULL;
 }
 
@@ -732,10 +738,19 @@ blocklist_decide(const char *list, const char *index, int good_lines_apply, cons
 		    (unsigned long long)blocklist_nbad(&bl), blocklist_nbad(&bl) > 1 ? "s" : "");
 		v = BLOCKLIST_MALFORMED;
 	}
-	if ((v == BLOCKLIST_PASS || good_lines_apply) && a && blocklist_lookup(&bl, a, m)) {
-		snprintf(why, len, "block list %s line %llu: %s", list,
-		    (unsigned long long)m->line, m->text);
-		v = BLOCKLIST_BLOCK;
+	if ((v == BLOCKLIST_PASS || good_lines_apply) && a) {
+		switch (blocklist_lookup(&bl, a, m)) {
+		case 1:
+			snprintf(why, len, "block list %s line %llu: %s", list,
+			    (unsigned long long)m->line, m->text);
+			v = BLOCKLIST_BLOCK;
+			break;
+		case -1:
+			snprintf(why, len, "block list %s: unable to read its index %s: %s", list,
+			    bl.index, strerror(errno));
+			v = BLOCKLIST_UNUSABLE;
+			break;
+		}
 	}
 	blocklist_close(&bl);
 	return v;

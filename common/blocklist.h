@@ -11,8 +11,10 @@
  * A block list (inetkit-blocklist(5)): a text file of IPv4/IPv6 addresses
  * and CIDR blocks, one per line. For lookups it is compiled into a sorted
  * table of disjoint address ranges, each labelled with the most specific
- * entry that covers it, and that table is kept in an index file that is
- * mapped, not read, so a lookup costs a binary search whatever the size.
+ * entry that covers it, and that table is kept in an index file. A lookup
+ * is a binary search that reads only the ~log2(ranges) numbers it probes,
+ * with pread: mapping the file instead cost a page fault per probe, which
+ * on a virtual machine is dearer than the read.
  * The index records which version of the text it was made from (device,
  * inode, size, mtime, ctime) and is rebuilt, atomically, when they differ.
  */
@@ -34,8 +36,8 @@ struct blocklist {
 	const uint64_t *start6;		/* two words (high, low) per range */
 	const uint32_t *info6;
 	uint64_t n4, n6;
-	void *map;			/* the mapped index, or */
-	size_t maplen;
+	int fd;				/* the index file, read with pread, or */
+	void *hbuf;			/* (its header, copied) */
 	void *mem;			/* the table built in memory */
 	char index[BLOCKLIST_PATHMAX];	/* the index file used or written; "" if none */
 	int built;			/* this call compiled the text */
