@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -389,9 +390,12 @@ cmd_rss(long ppid)
 	char path[64], buf[4096], *p;
 	long child = 0, hwm = -1;
 	double t0 = now();
+	struct timeval tv = { 0, 500 * 1000 };
 	int fd = dial();
 	FILE *f;
 
+	/* Whatever the server answers within half a second: an echo, or a prompt. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	send_all(fd, LINE, sizeof LINE - 1);
 	recv_n(fd, buf, sizeof buf, sizeof LINE - 1);
 	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", ppid, ppid);
