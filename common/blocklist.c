@@ -633,7 +633,7 @@ blocklist_lookup(const struct blocklist *bl, const struct addr *a, struct blockl
 {
 	const struct blocklist_hdr *h = bl->hdr;
 	uint64_t lo = 0, hi, mid, s6[2];
-	uint32_t s4, info[2];
+	uint32_t s4, info[2] = { 0, 0 };
 	int r = 0;
 
 	if (!h)

@@ -11,11 +11,8 @@
 #define DIE_MSGMAX 1024
 
 static void __attribute__((noreturn))
-vdie(int code, int err, const char *fmt, va_list ap)
+fatal(int code, const char *msg, int err)
 {
-	char msg[DIE_MSGMAX];
-
-	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (err)
 		log_msg(LOG_LVL_ERR, "fatal: %s: %s", msg, strerror(err));
 	else
@@ -26,21 +23,27 @@ vdie(int code, int err, const char *fmt, va_list ap)
 void
 die(int code, const char *fmt, ...)
 {
+	char msg[DIE_MSGMAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vdie(code, 0, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fatal(code, msg, 0);
 }
 
 /* As die(), with ": strerror(errno)" appended. */
 void
 die_sys(int code, const char *fmt, ...)
 {
+	char msg[DIE_MSGMAX];
 	int e = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vdie(code, e, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fatal(code, msg, e);
 }
 
 void

@@ -64,28 +64,6 @@ wait_listen() {
 	done
 }
 
-# A free port on loopback ($1: 4, the default, or 6 for ::1), below the
-# kernel's ephemeral range, as free_port (helpers.bash) picks them.
-quiet_port() {
-	python3 - "${1:-4}" <<'EOF'
-import random, socket, sys
-fam, host = (socket.AF_INET6, "::1") if sys.argv[1] == "6" else (socket.AF_INET, "127.0.0.1")
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(200):
-    port = random.randrange(10000, max(lo, 10001))
-    s = socket.socket(fam)
-    try:
-        s.bind((host, port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    sys.exit(0)
-sys.exit(1)
-EOF
-}
-
 # The value of KEY= in unit file $1 (the last one, as systemd takes it).
 unit_value() {
 	sed -n "s/^$2=//p" "$1" | tail -n 1
@@ -153,7 +131,7 @@ serve() {
 	assert_success
 	cmd=$(exec_start "$(unit "$u")") || fail "cannot run $u"
 	mapfile -t CMD <<<"$cmd"
-	PORT=$(quiet_port)
+	PORT=$(free_port)
 	systemd-socket-activate "${mode[@]}" "${envs[@]}" -l "127.0.0.1:$PORT" "${CMD[@]}" \
 	    2>>"$BATS_TEST_TMPDIR/activate.log" &
 	SPID=$!
@@ -241,7 +219,7 @@ xinetd_installed() {
 		mkdir "$dir/xinetd.d"
 		cp "$DEST/etc/xinetd.d/$name" "$dir/xinetd.d/$name"
 		"${w[@]:0:$((${#w[@]} - 1))}" "$dir/xinetd.d/$name" || fail "README sed failed"
-		PORT=$(quiet_port)
+		PORT=$(free_port)
 		sed -i -e "s|^\([[:space:]]*port[[:space:]]*=[[:space:]]*\).*|\1$PORT|" \
 		    -e "s|$PKGDIR/|$DEST$PKGDIR/|g" \
 		    -e "s|$SYSCONF/inetkit/cmdserver.htpasswd|$FIX/htpasswd|g" \
@@ -537,7 +515,7 @@ check_installed_paths() {
 	local l w i
 	l=$(deploy_line '^tcpserver ')
 	assert_equal "$l" "tcpserver -v 0 8010 $PKGDIR/echo"
-	PORT=$(quiet_port)
+	PORT=$(free_port)
 	mapfile -t w < <(shell_words "$l")
 	for i in "${!w[@]}"; do
 		case ${w[$i]} in
@@ -561,8 +539,8 @@ check_installed_paths() {
 	l=$(deploy_line ' --listen ')
 	mapfile -t w < <(shell_words "$l")
 	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --listen [::]:8010"
-	p4=$(quiet_port)
-	p6=$(quiet_port 6 2>/dev/null) || v6=
+	p4=$(free_port)
+	p6=$(free_port 6 2>/dev/null) || v6=
 	for i in "${!w[@]}"; do
 		case ${w[$i]} in
 		0.0.0.0:8010) w[$i]=127.0.0.1:$p4 ;;
@@ -722,7 +700,7 @@ EOF
 	[ "$max" -lt 100 ] || fail "the flood (100 at a time) must exceed MaxConnections=$max"
 	cmd=$(exec_start "$(unit inetkit-echo-listen.service)") || fail "cannot run inetkit-echo-listen.service"
 	mapfile -t CMD <<<"$cmd"
-	PORT=$(quiet_port)
+	PORT=$(free_port)
 	systemd-socket-activate -l "127.0.0.1:$PORT" "${CMD[@]}" --max-connections "$max" \
 	    2>>"$BATS_TEST_TMPDIR/activate.log" &
 	SPID=$!

@@ -6,18 +6,20 @@ TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 BUILD=${BUILD:-build}
 BIN="$TOP/$BUILD"
 
-# A free TCP port on loopback, below the kernel's ephemeral range: a port
-# from bind(0) is in that range, where the suites' own client connections
-# (thousands, in the bursts) can take it before the server binds it.
+# A free TCP port on loopback ($1: 4, the default, or 6 for ::1), below the
+# kernel's ephemeral range: a port from bind(0) is in that range, where the
+# suites' own client connections (thousands, in the bursts) can take it
+# before the server binds it.
 free_port() {
-	python3 - <<'EOF'
+	python3 - "${1:-4}" <<'EOF'
 import random, socket, sys
+fam, host = (socket.AF_INET6, "::1") if sys.argv[1] == "6" else (socket.AF_INET, "127.0.0.1")
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 for _ in range(200):
     port = random.randrange(10000, max(lo, 10001))
-    s = socket.socket()
+    s = socket.socket(fam)
     try:
-        s.bind(("127.0.0.1", port))
+        s.bind((host, port))
     except OSError:
         continue
     finally:
