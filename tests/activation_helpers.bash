@@ -139,3 +139,15 @@ start_xinetd() {
 	wait_grep "$XINETD_OWN" "Started working" 10 &&
 		wait_port "$PORT" 5 || { cat "$XINETD_OWN" >&2; return 1; }
 }
+
+# Asserts systemd-analyze security rates unit file $1 at exposure $2 or less,
+# and reports the figure on fd 3.
+assert_exposure() {
+	local e
+	run timeout 60 systemd-analyze security --offline=true --no-pager "$1"
+	assert_success
+	e=$(printf '%s\n' "$output" | exposure_of)
+	[ -n "$e" ] || fail "no overall exposure level in: $output"
+	echo "# ${1##*/}: exposure $e" >&3
+	le "$e" "$2" || fail "${1##*/}: exposure $e > $2"
+}

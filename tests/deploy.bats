@@ -408,27 +408,25 @@ check_installed_paths() {
 	assert_reply "Login: Password: $DENIED"
 }
 
-@test "inetkit-echo-guarded@.service (Accept=yes) echoes for an unlisted client, drops a listed one without a byte" {
-	serve inetkit-echo-guarded@.service
+# Echo for an unlisted client, zero bytes for 127.0.0.2 (listed), echo again after.
+assert_guarded() {
 	say "$PORT" 'hello\n' bind=127.0.0.3
 	assert_reply 'hello\n'
 	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
 	assert_reply ''
 	wait_grep "$BATS_TEST_TMPDIR/activate.log" "127.0.0.2" 10
-	# And the next unlisted client is served again.
 	say "$PORT" 'after\n' bind=127.0.0.1
 	assert_reply 'after\n'
 }
 
+@test "inetkit-echo-guarded@.service (Accept=yes) echoes for an unlisted client, drops a listed one without a byte" {
+	serve inetkit-echo-guarded@.service
+	assert_guarded
+}
+
 @test "inetkit-echo-guarded-listen.service (Accept=no) echoes for an unlisted client, drops a listed one without a byte" {
 	serve inetkit-echo-guarded-listen.service
-	say "$PORT" 'hello\n' bind=127.0.0.3
-	assert_reply 'hello\n'
-	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
-	assert_reply ''
-	wait_grep "$BATS_TEST_TMPDIR/activate.log" "127.0.0.2" 10
-	say "$PORT" 'after\n' bind=127.0.0.1
-	assert_reply 'after\n'
+	assert_guarded
 	alive "$SPID" "the accept loop"
 }
 
