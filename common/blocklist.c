@@ -345,31 +345,22 @@ built_free(struct built *b)
 	free(b);
 }
 
-/* Compiles the text on fd (a regular file) into tables in memory. */
+/* Compiles text into tables in memory; st (or NULL) stamps the version. */
 static struct built *
-build(int fd, const struct stat *st)
+build_text(const char *text, size_t len, const struct stat *st)
 {
 	struct entries e4 = { 0 }, e6 = { 0 };
 	struct built *b = calloc(1, sizeof *b);
-	void *text = NULL;
 	int ok = 0, e;
 
 	if (!b)
 		return NULL;
 	memcpy(b->hdr.magic, MAGIC, 8);
 	b->hdr.endian = ENDIAN_MARK;
-	stamp(&b->hdr, st);
-	if (st->st_size > 0) {
-		text = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (text == MAP_FAILED) {
-			text = NULL;
-			goto out;
-		}
-		madvise(text, (size_t)st->st_size, MADV_SEQUENTIAL);
-		if (parse_text(&b->hdr, &e4, &e6, text, (size_t)st->st_size) < 0)
-			goto out;
-	}
-	if (compile(&b->s4, &e4, 32) < 0 || compile(&b->s6, &e6, 128) < 0)
+	if (st)
+		stamp(&b->hdr, st);
+	if (parse_text(&b->hdr, &e4, &e6, text, len) < 0
+	    || compile(&b->s4, &e4, 32) < 0 || compile(&b->s6, &e6, 128) < 0)
 		goto out;
 	b->hdr.n4 = b->s4.n;
 	b->hdr.n6 = b->s6.n;
@@ -377,8 +368,6 @@ build(int fd, const struct stat *st)
 	ok = 1;
 out:
 	e = errno;
-	if (text)
-		munmap(text, (size_t)st->st_size);
 	free(e4.v);
 	free(e6.v);
 	if (!ok) {
@@ -387,6 +376,43 @@ out:
 		return NULL;
 	}
 	return b;
+}
+
+/* Compiles the text on fd (a regular file). */
+static struct built *
+build(int fd, const struct stat *st)
+{
+	struct built *b;
+	void *text = NULL;
+	int e;
+
+	if (st->st_size > 0) {
+		text = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (text == MAP_FAILED)
+			return NULL;
+		madvise(text, (size_t)st->st_size, MADV_SEQUENTIAL);
+	}
+	b = build_text(text ? text : "", (size_t)st->st_size, st);
+	e = errno;
+	if (text)
+		munmap(text, (size_t)st->st_size);
+	errno = e;
+	return b;
+}
+
+/* Points bl's lookups at the tables of b, which bl then owns. */
+static void
+use_built(struct blocklist *bl, struct built *b)
+{
+	bl->built = 1;
+	bl->mem = b;
+	bl->hdr = &b->hdr;
+	bl->n4 = b->s4.n;
+	bl->n6 = b->s6.n;
+	bl->start4 = b->s4.s4;
+	bl->info4 = b->s4.info;
+	bl->start6 = b->s6.s6;
+	bl->info6 = b->s6.info;
 }
 
 static int
@@ -572,15 +598,7 @@ blocklist_open(struct blocklist *bl, const char *list, const char *index)
 	b = build(fd, &st);
 	if (!b)
 		goto fail;
-	bl->built = 1;
-	bl->mem = b;
-	bl->hdr = &b->hdr;
-	bl->n4 = b->s4.n;
-	bl->n6 = b->s6.n;
-	bl->start4 = b->s4.s4;
-	bl->info4 = b->s4.info;
-	bl->start6 = b->s6.s6;
-	bl->info6 = b->s6.info;
+	use_built(bl, b);
 	if (bl->index[0] && write_index(bl->index, b, st.st_mode) < 0) {
 		snprintf(bl->note, sizeof bl->note, "unable to write index %s: %s", bl->index,
 		    strerror(errno));
@@ -595,6 +613,23 @@ fail:
 	blocklist_close(bl);
 	errno = e;
 	return -1;
+}
+
+/*
+ * Compiles a list held in memory, with no file and no index: for text
+ * that arrives some other way than as a file (and for the fuzzer).
+ */
+int
+blocklist_compile(struct blocklist *bl, const char *text, size_t len)
+{
+	struct built *b;
+
+	memset(bl, 0, sizeof *bl);
+	bl->fd = -1;
+	if (!(b = build_text(text, len, NULL)))
+		return -1;
+	use_built(bl, b);
+	return 0;
 }
 
 static void

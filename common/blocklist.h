@@ -51,6 +51,7 @@ struct blocklist_match {
 
 int blocklist_index_path(char *out, size_t len, const char *list, const char *index);
 int blocklist_open(struct blocklist *bl, const char *list, const char *index);
+int blocklist_compile(struct blocklist *bl, const char *text, size_t len);
 int blocklist_lookup(const struct blocklist *bl, const struct addr *a,
     struct blocklist_match *m);
 uint64_t blocklist_entries(const struct blocklist *bl);
