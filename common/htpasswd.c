@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <crypt.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +159,51 @@ recognised(const char *h, size_t n)
 	    || (n == 20 && h[0] == '_' && des_alphabet(h + 1, n - 1));
 }
 
+/* The decimal number at s, saturating; s must start with a digit. */
+static unsigned long
+number(const char *s, const char *end)
+{
+	unsigned long v = 0;
+
+	for (; s < end && *s >= '0' && *s <= '9'; s++)
+		v = v > (ULONG_MAX - 9) / 10 ? ULONG_MAX : v * 10 + (unsigned long)(*s - '0');
+	return v;
+}
+
+/*
+ * 1 (and why) if the hash asks for more work than HTPASSWD_BCRYPT_COST_MAX
+ * or HTPASSWD_ROUNDS_MAX allow: such an entry would hold every login, and
+ * every unknown user's through the dummy, for minutes or hours, past the
+ * session timeout (a hash cannot be interrupted).
+ */
+int
+htpasswd_too_costly(const char *h, size_t n, char *why, size_t len)
+{
+	const char *end = h + n, *r = NULL;
+	unsigned long v;
+
+	if (n >= 7 && h[0] == '$' && h[1] == '2' && h[2] && strchr("abxy", h[2]) && h[3] == '$'
+	    && h[4] >= '0' && h[4] <= '9' && h[5] >= '0' && h[5] <= '9' && h[6] == '$') {
+		v = number(h + 4, h + 6);
+		if (v <= HTPASSWD_BCRYPT_COST_MAX)
+			return 0;
+		snprintf(why, len, "bcrypt cost %lu over the limit of %d", v,
+		    HTPASSWD_BCRYPT_COST_MAX);
+		return 1;
+	}
+	if (has_prefix(h, n, "$5$rounds=") || has_prefix(h, n, "$6$rounds="))
+		r = h + 10;
+	else if (has_prefix(h, n, "$md5,rounds="))
+		r = h + 12;
+	else if (has_prefix(h, n, "$sha1$"))
+		r = h + 6;
+	if (!r || r >= end || *r < '0' || *r > '9' || (v = number(r, end)) <= HTPASSWD_ROUNDS_MAX)
+		return 0;
+	snprintf(why, len, "%lu%s rounds over the limit of %lu", v, v == ULONG_MAX ? " or more" : "",
+	    (unsigned long)HTPASSWD_ROUNDS_MAX);
+	return 1;
+}
+
 int
 htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen)
 {
@@ -183,7 +229,8 @@ htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen)
 		explicit_bzero(out, sizeof out);
 		return ok;
 	}
-	if (!recognised(hash, hlen) || hlen > HTPASSWD_HASH_MAX || memchr(pass, '\0', plen))
+	if (!recognised(hash, hlen) || hlen > HTPASSWD_HASH_MAX || memchr(pass, '\0', plen)
+	    || htpasswd_too_costly(hash, hlen, setting, sizeof setting))
 		return -1;
 	/* libxcrypt refuses such a phrase; Apache's htpasswd stops at 256 bytes. */
 	if (plen >= CRYPT_MAX_PASSPHRASE_SIZE)
@@ -239,8 +286,8 @@ malformed(const struct auth_conv *conv, const char *path, unsigned long line, co
 
 /*
  * Scans the whole file: the first entry for the user, and the first entry
- * in a verifiable format (the dummy an unknown user is checked against, so
- * that it costs what a real entry costs). Returns -1 with errno on a read
+ * in a verifiable format within the cost limits (the dummy an unknown user
+ * is checked against, so that it costs what a real entry costs). Returns -1 with errno on a read
  * error.
  */
 static int
@@ -248,9 +295,10 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
     struct entry *dummy, const struct auth_conv *conv)
 {
 	static char line[HTPASSWD_LINE_MAX + 1];
+	char why[80];
 	unsigned long no = 0;
 	long n;
-	int over;
+	int over, costly;
 
 	while ((n = read_line(f, line, sizeof line, &over)) >= 0) {
 		const char *colon, *hash, *end;
@@ -290,7 +338,10 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 			malformed(conv, path, no, "hash longer than 512 bytes");
 			continue;
 		}
-		if (!dummy->len && recognised(hash, hlen)) {
+		costly = htpasswd_too_costly(hash, hlen, why, sizeof why);
+		if (costly)	/* noted, and kept as the user's entry, which then never matches */
+			malformed(conv, path, no, why);
+		if (!dummy->len && !costly && recognised(hash, hlen)) {
 			memcpy(dummy->hash, hash, hlen);
 			dummy->hash[hlen] = '\0';
 			dummy->len = hlen;
@@ -325,6 +376,7 @@ htpasswd_login(const char *path, struct auth_login *lg, const char *pass, size_t
     int pass_ok, const struct auth_conv *conv)
 {
 	static struct entry match, dummy;
+	char why[80];
 	int user_ok = auth_user_valid(lg->user, lg->user_len), v = -1, e;
 	enum auth_result r = AUTH_DENIED;
 	FILE *f;
@@ -362,6 +414,9 @@ htpasswd_login(const char *path, struct auth_login *lg, const char *pass, size_t
 		snprintf(lg->why, sizeof lg->why, "password over 512 bytes or with a NUL byte");
 	} else if (!match.len) {
 		snprintf(lg->why, sizeof lg->why, "unknown user");
+	} else if (v < 0 && htpasswd_too_costly(match.hash, match.len, why, sizeof why)) {
+		snprintf(lg->why, sizeof lg->why, "htpasswd file %.200s line %lu: %s", path,
+		    match.line, why);
 	} else if (v < 0) {
 		snprintf(lg->why, sizeof lg->why, "htpasswd file %.200s line %lu: hash in no "
 		    "supported format (plain text?)", path, match.line);

@@ -15,8 +15,17 @@
 #define HTPASSWD_LINE_MAX 8192		/* Apache's MAX_STRING_LEN */
 #define HTPASSWD_HASH_MAX 512
 
-/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format. */
+/*
+ * Work limits: Apache's htpasswd makes bcrypt costs up to 17 (about 7 s
+ * here); SHA-crypt ($5$, $6$), $sha1$ and $md5 take up to ten million
+ * rounds (3 to 13 s). A hash over them is never computed.
+ */
+#define HTPASSWD_BCRYPT_COST_MAX 17
+#define HTPASSWD_ROUNDS_MAX 10000000UL
+
+/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format or over the limits. */
 int htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen);
+int htpasswd_too_costly(const char *h, size_t n, char *why, size_t len);
 
 /*
  * Reads the file anew and checks lg->user with pass. The whole file is

@@ -120,6 +120,48 @@ setup_file() {
 	assert_success
 }
 
+@test "htpasswd entries over the work limits are never computed: refused at once, logged" {
+	local f=$BATS_TEST_TMPDIR/costly bc body
+	bc=$(htpasswd -nbB -C 5 slow 'slow secret' 2>/dev/null | head -n 1)
+	body=$(head -c 86 /dev/zero | tr '\0' A)
+	{
+		# htpasswd stops at -C 17; a hand-edited cost of 31 would take about a day.
+		echo "${bc/\$2y\$05\$/\$2y\$31\$}"
+		# htpasswd -5 -r 999999999 writes such an entry (in minutes); a check costs as much.
+		echo "huge:\$6\$rounds=999999999\$saltsalt\$$body"
+		echo "over:\$5\$rounds=10000001\$saltsalt\$$body"
+		htpasswd -nbB -C 5 good 'good secret' 2>/dev/null | head -n 1
+	} >"$f"
+	# login_with's timeout (10 s) turns any attempt to compute them into "bad".
+	run verdict "$f" slow 'slow secret'
+	assert_output reject
+	run grep -F 'login failed' "$ERR"
+	assert_output --partial "line 1: bcrypt cost 31 over the limit of 17"
+	run grep -F 'warning: htpasswd file' "$ERR"
+	assert_line --partial "line 1: bcrypt cost 31 over the limit of 17; line skipped"
+	assert_line --partial "line 2: 999999999 rounds over the limit of 10000000; line skipped"
+	assert_line --partial "line 3: 10000001 rounds over the limit of 10000000; line skipped"
+	run verdict "$f" huge 'x'
+	assert_output reject
+	run verdict "$f" over 'x'
+	assert_output reject
+	# The dummy an unknown user pays for is the first entry within the limits.
+	run verdict "$f" nobody 'x'
+	assert_output reject
+	run grep -F 'unknown user' "$ERR"
+	assert_success
+	check "$f" good 'good secret' accept
+}
+
+@test "htpasswd an entry at the rounds limit (htpasswd -5 -r 10000000) is computed" {
+	local f=$BATS_TEST_TMPDIR/limit
+	htpasswd -cb5 -r 10000000 "$f" edge 'edge secret' 2>/dev/null
+	run verdict "$f" edge 'edge secret'
+	assert_output accept
+	run grep -F 'over the limit' "$ERR"
+	assert_failure
+}
+
 @test "htpasswd user names with spaces, dots and UTF-8" {
 	check "$HT" 'with space' 'space secret' accept
 	check "$HT" 'with' 'space secret' reject
