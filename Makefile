@@ -132,8 +132,12 @@ lint:
 install: all
 	install -d $(DESTDIR)$(PKGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for p in $(PROGS); do install -m 755 $(BUILD)/$$p $(DESTDIR)$(PKGDIR)/$$p; done
-	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	for f in man/*.[58]; do b=$${f##*/}; \
+	    $(MANSUBST) $$f > $(DESTDIR)$(MANDIR)/man$${b##*.}/$$b; done
+
+# The pages are written with the default paths; installed, they show the real ones.
+MANSUBST = sed -e 's|/usr/local/libexec/inetkit|$(PKGDIR)|g' \
+    -e 's|/etc/inetkit|$(SYSCONFDIR)/inetkit|g' -e 's|/etc/xinetd.d|$(XINETDDIR)|g'
 
 # Unit and xinetd files carry the installed paths, so they are made from templates here.
 SUBST = sed -e 's|@PKGDIR@|$(PKGDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'

@@ -315,6 +315,13 @@ check_installed_paths() {
 	    "$d/opt/etc/xinetd.d/inetkit-cmdserver"
 	assert_line --regexp 'inetkit-echo-guarded:[[:space:]]*server_args[[:space:]]*= /opt/etc/inetkit/blocked /opt/inetkit/libexec/inetkit/echo$'
 	assert_line --regexp 'inetkit-cmdserver:[[:space:]]*server_args[[:space:]]*= --htpasswd /opt/etc/inetkit/cmdserver.htpasswd$'
+	# The man pages show the installed paths, and only those.
+	run grep -c -F /opt/inetkit/libexec/inetkit/echo "$d/opt/inetkit/share/man/man8/inetkit-echo.8"
+	[ "$output" -gt 0 ] || fail "inetkit-echo.8 never names the installed echo"
+	run grep -c -F /opt/etc/inetkit/blocked "$d/opt/inetkit/share/man/man5/inetkit-blocklist.5"
+	[ "$output" -gt 0 ] || fail "inetkit-blocklist.5 never names the installed list"
+	run grep -rn -E '(^|[^a-z])(/usr/local/|/etc/(inetkit|xinetd\.d))' "$d/opt/inetkit/share/man"
+	assert_failure 1
 	# No line that systemd or xinetd reads keeps a default path.
 	run grep -rn -E '^[^#]*[=:[:space:]](/usr/local|/etc)/' "$d$(unitdir)" "$d/opt/etc/xinetd.d"
 	assert_failure 1
