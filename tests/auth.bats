@@ -375,6 +375,68 @@ pam_service() {
 	assert_success
 }
 
+# pam_unix itself, against a passwd and shadow database of the test's own,
+# bind-mounted over /etc/passwd and /etc/shadow in a private mount namespace
+# (so the host's stay untouched): ok is current, ex expired two days ago,
+# chg must change its password (last change 0).
+shadow_db() {
+	local d=$BATS_TEST_TMPDIR h today
+	unshare -m true 2>/dev/null || skip "no private mount namespace here (unshare -m)"
+	h=$(mkpasswd -m sha-512 'unix secret')
+	today=$(($(date +%s) / 86400))
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'ok:x:2001:2001::/nonexistent:/bin/false' \
+	    'ex:x:2002:2002::/nonexistent:/bin/false' 'chg:x:2003:2003::/nonexistent:/bin/false' \
+	    >"$d/passwd"
+	printf '%s\n' "root:*:$today:0:99999:7:::" "ok:$h:$today:0:99999:7:::" \
+	    "ex:$h:$today:0:99999:7::$((today - 2)):" "chg:$h:0:0:99999:7:::" >"$d/shadow"
+	pam_service unixdb 'auth required pam_unix.so' 'account required pam_unix.so'
+	pam_env
+}
+
+# cmd, inside the namespace that shadow_db's files are mounted in.
+cmd_shadow() {
+	local fmt=$1 d=$BATS_TEST_TMPDIR
+	shift
+	feed "$fmt" unshare -m sh -c 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow &&
+	    shift 2 && exec "$@"' sh "$d/passwd" "$d/shadow" \
+	    env "${CMD_ENV[@]}" "$BIN/cmdserver" --fail-delay 0 --log stderr "$@"
+}
+
+@test "pam_unix: a current account logs in from a real shadow database" {
+	shadow_db
+	run cmd_shadow 'ok\nunix secret\nquit\n' --pam unixdb
+	assert_success
+	assert_out "Login: Password: $WELCOME"
+}
+
+@test "pam_unix: an expired account gets the module's line and Account expired, logged" {
+	shadow_db
+	run cmd_shadow 'ex\nunix secret\ndate\n' --pam unixdb
+	assert_failure 1
+	assert_out "Login: Password: Your account has expired; please contact your system administrator.\nAccount expired\n$DENIED"
+	run grep -F 'login failed for user ex from unknown: pam_acct_mgmt: User account has expired' "$ERR"
+	assert_success
+}
+
+@test "pam_unix: a password that must be changed gets Password expired, logged" {
+	shadow_db
+	run cmd_shadow 'chg\nunix secret\ndate\n' --pam unixdb
+	assert_failure 1
+	assert_out "Login: Password: You are required to change your password immediately (administrator enforced).\nPassword expired\n$DENIED"
+	run grep -F 'login failed for user chg from unknown: pam_acct_mgmt: Authentication token is no longer valid; new one required' "$ERR"
+	assert_success
+}
+
+@test "pam_unix: without the right password an expired account looks like any failure" {
+	local u
+	shadow_db
+	for u in ex chg ok nosuchuser; do
+		run cmd_shadow "$u\\nwrong\\n" --pam unixdb
+		assert_failure 1
+		assert_out "Login: Password: $DENIED"
+	done
+}
+
 @test "pam_acct_mgmt refusal relays the module's message (pam_nologin)" {
 	printf 'nobody:nopw:nologin\n' >"$PDB"
 	printf 'Closed for maintenance\n' >"$BATS_TEST_TMPDIR/nologin"
