@@ -4,7 +4,8 @@
  * of password length, the user, the password, then the file. Whatever the
  * file holds, a login is accepted only for a valid name whose first entry
  * (Apache's rules, parsed again here) is a hash in a known format that the
- * password matches, and never for a plain-text or malformed entry.
+ * password matches, and never for a plain-text or malformed entry, nor
+ * for one over the work limits.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -118,39 +119,87 @@ first_entry(const char *f, size_t n, const char *user, size_t ulen, size_t *hlen
 	return NULL;
 }
 
+/* The decimal number at p (saturating above 2^32), or -1 if there is none. */
+static long long
+decimal(const char *p, const char *end)
+{
+	long long v = -1;
+
+	for (; p < end && *p >= '0' && *p <= '9'; p++)
+		v = v < 0 ? *p - '0' : v > 1LL << 32 ? v : v * 10 + (*p - '0');
+	return v;
+}
+
+/* A bcrypt setting, "$2?$NN$": its cost, else -1. */
+static int
+bcrypt_cost(const char *p, const char *end)
+{
+	if (end - p < 7 || p[0] != '$' || p[1] != '2' || !p[2] || !strchr("abxy", p[2])
+	    || p[3] != '$' || p[4] < '0' || p[4] > '9' || p[5] < '0' || p[5] > '9' || p[6] != '$')
+		return -1;
+	return (p[4] - '0') * 10 + p[5] - '0';
+}
+
+/* The rounds a round-counted setting at p asks for, else -1. */
+static long long
+rounds(const char *p, const char *end)
+{
+	static const char *const pre[] = { "$5$rounds=", "$6$rounds=", "$md5,rounds=", "$sha1$" };
+	size_t i, k;
+
+	for (i = 0; i < sizeof pre / sizeof pre[0]; i++)
+		if ((size_t)(end - p) >= (k = strlen(pre[i])) && memcmp(p, pre[i], k) == 0)
+			return decimal(p + k, end);
+	return -1;
+}
+
+/* Over the limits htpasswd.c sets on the work a hash may ask for (parsed again here). */
+static int
+over_limits(const char *h, size_t n)
+{
+	return bcrypt_cost(h, h + n) > HTPASSWD_BCRYPT_COST_MAX
+	    || rounds(h, h + n) > (long long)HTPASSWD_ROUNDS_MAX;
+}
+
 /*
  * Settings whose cost is set by the file (bcrypt's log2 rounds, SHA-crypt
- * and extended DES rounds, yescrypt and scrypt parameters) can take minutes
- * or gigabytes by design, and the file is the administrator's: inputs that
- * ask for more than a cheap cost are left out here.
+ * and extended DES rounds, yescrypt and scrypt parameters) can take seconds
+ * or gigabytes within the limits, and the file is the administrator's:
+ * inputs that ask for more than a cheap cost, but not more than the limits
+ * (which htpasswd.c refuses without computing anything), are left out here.
  */
 static int
 costly(const char *f, size_t n)
 {
 	const char *p, *end = f + n;
 	unsigned long count;
+	long long v;
 	size_t i;
+	int c;
 
-	if (memmem(f, n, "$y$", 3) || memmem(f, n, "$7$", 3) || memmem(f, n, "$gy$", 4)
-	    || memmem(f, n, "$sha1$", 6))
+	if (memmem(f, n, "$y$", 3) || memmem(f, n, "$7$", 3) || memmem(f, n, "$gy$", 4))
 		return 1;
 	for (p = f; (p = memmem(p, (size_t)(end - p), "$2", 2)); p += 2)
-		if (end - p < 7 || !strchr("abxy", p[2]) || p[3] != '$' || p[4] != '0'
-		    || (p[5] != '4' && p[5] != '5') || p[6] != '$')
+		if ((c = bcrypt_cost(p, end)) < 0 || (c > 5 && c <= HTPASSWD_BCRYPT_COST_MAX))
 			return 1;
+	for (p = f; (p = memchr(p, '$', (size_t)(end - p))); p++)
+		if ((v = rounds(p, end)) > 9999 && v <= (long long)HTPASSWD_ROUNDS_MAX)
+			return 1;
+	/* "rounds=" elsewhere, or "$sha1$" with no number: leave out what libxcrypt might read. */
 	for (p = f; (p = memmem(p, (size_t)(end - p), "rounds=", 7)); p += 7)
-		for (i = 7; i < 12; i++)
-			if (p + i >= end || p[i] < '0' || p[i] > '9')
-				break;
-			else if (i == 11)
-				return 1;
+		if (decimal(p + 7, end) > 9999 && (p < f + 3 || rounds(p - 3, end) < 0)
+		    && (p < f + 5 || rounds(p - 5, end) < 0))
+			return 1;
+	for (p = f; (p = memmem(p, (size_t)(end - p), "$sha1$", 6)); p += 6)
+		if (decimal(p + 6, end) < 0)
+			return 1;
 	for (p = f; (p = memchr(p, '_', (size_t)(end - p))); p++) {
-		const char *c;
+		const char *d;
 
 		for (count = 0, i = 0; i < 4 && p + 1 + i < end; i++) {
-			if (!(c = memchr(itoa64, p[1 + i], sizeof itoa64 - 1)))
+			if (!(d = memchr(itoa64, p[1 + i], sizeof itoa64 - 1)))
 				break;
-			count |= (unsigned long)(c - itoa64) << (6 * i);
+			count |= (unsigned long)(d - itoa64) << (6 * i);
 		}
 		if (count > 5000)
 			return 1;
@@ -203,7 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    || strlen(lg.user_final) != ulen || memcmp(lg.user_final, user, ulen) != 0)
 		abort();
 	h = first_entry(file, size, user, ulen, &hlen);
-	if (!h || !hash_format(h, hlen))
+	if (!h || !hash_format(h, hlen) || over_limits(h, hlen))
 		abort();
 	if (hlen > 5 && memcmp(h, "{SHA}", 5) == 0) {
 		sha_b64(sha, pass, plen);
