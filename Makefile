@@ -91,7 +91,9 @@ bench:
 # Fuzzing: every fuzz/fuzz_<name>.c is a libFuzzer target over libio (a new
 # parser is one new file there); corpus seeds in fuzz/corpus/<name>/, extra
 # libFuzzer flags, if a target needs them, in fuzz/fuzz_<name>.args.
+# A long run: make fuzz FUZZ_RUNS=10000000 FUZZ_SECONDS=7200 (whichever ends first).
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= -1
 FUZZ_CC      = clang
 FUZZ_FLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -D_DEFAULT_SOURCE -I common
@@ -116,7 +118,8 @@ fuzz: fuzz-deps
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
-	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
+	        -max_len=65536 -rss_limit_mb=1024 \
 	        -artifact_prefix=build/fuzz/$$t- $$(cat fuzz/$$t.args 2>/dev/null) \
 	        -print_final_stats=1 build/fuzz/corpus/$$t fuzz/corpus/$${t#fuzz_} \
 	        2>build/fuzz/$$t.log || { tail -50 build/fuzz/$$t.log; exit 1; }; \
