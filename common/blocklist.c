@@ -130,10 +130,12 @@ note_bad(struct blocklist_hdr *h, uint64_t line, const char *s, size_t len)
 		struct blocklist_bad *b = &h->bad[h->nbad];
 
 		b->line = line;
+		b->full = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 		if (len >= sizeof b->text)
 			len = sizeof b->text - 1;
 		memcpy(b->text, s, len);
 		b->text[len] = '\0';
+		b->len = (uint32_t)len;
 	}
 	h->nbad++;
 }
@@ -509,7 +511,8 @@ open_index(struct blocklist *bl, const struct stat *list)
 	    || !fresh(h, list))
 		goto bad;
 	for (i = 0; i < BLOCKLIST_BADMAX; i++)
-		if (!memchr(h->bad[i].text, '\0', sizeof h->bad[i].text))
+		if (h->bad[i].len >= sizeof h->bad[i].text || h->bad[i].text[h->bad[i].len]
+		    || h->bad[i].full < h->bad[i].len)
 			goto bad;
 	if (pread(fd, &s4, sizeof s4, (off_t)h->off4s) != (ssize_t)sizeof s4 || s4 != 0
 	    || pread(fd, s6, sizeof s6, (off_t)h->off6s) != (ssize_t)sizeof s6 || s6[0] || s6[1])
@@ -762,9 +765,15 @@ blocklist_decide(const char *list, const char *index, int good_lines_apply, cons
 	if (bl.note[0])
 		log_msg(LOG_LVL_WARNING, "block list %s: %s; using it from memory "
 		    "(see --index)", list, bl.note);
-	for (i = 0; (b = blocklist_bad(&bl, i)); i++)
-		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"", list,
-		    (unsigned long long)b->line, log_escape(esc, b->text, strlen(b->text)));
+	for (i = 0; (b = blocklist_bad(&bl, i)); i++) {
+		char more[64] = "";
+
+		if (b->full > b->len)
+			snprintf(more, sizeof more, " (the first %u of %s%u bytes)", (unsigned)b->len,
+			    b->full == UINT32_MAX ? "over " : "", (unsigned)b->full);
+		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"%s", list,
+		    (unsigned long long)b->line, log_escape(esc, b->text, b->len), more);
+	}
 	if (blocklist_nbad(&bl) > BLOCKLIST_BADMAX)
 		log_msg(LOG_LVL_WARNING, "block list %s: %llu more bad lines", list,
 		    (unsigned long long)(blocklist_nbad(&bl) - BLOCKLIST_BADMAX));

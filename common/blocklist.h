@@ -24,7 +24,9 @@
 
 struct blocklist_bad {
 	uint64_t line;
-	char text[BLOCKLIST_TEXTMAX];	/* raw bytes, NUL-terminated; escape before logging */
+	uint32_t len;			/* bytes of it in text (NUL bytes too), */
+	uint32_t full;			/* of the line's full length (capped at UINT32_MAX) */
+	char text[BLOCKLIST_TEXTMAX];	/* raw bytes, then a NUL; escape before logging */
 };
 
 struct blocklist_hdr;

@@ -6,7 +6,8 @@
  * equals. Every input is compiled in memory; one in FILE_EVERY also goes
  * through a file, the index it writes, and a second open that reads that
  * index, which must answer the same. (Files for every input held the run
- * to a thousand executions a second.)
+ * to a thousand executions a second.) The bad lines must be reported as
+ * they are: number, length, and the first bytes, NUL bytes too.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +33,18 @@ struct ref {
 	u128 lo, hi;
 };
 
+/* What the plain reading of a text finds. */
+struct want {
+	struct ref r[ENTRY_MAX];
+	size_t n;
+	uint64_t nbad;
+	struct {
+		uint64_t line;
+		const char *s;
+		size_t len;
+	} bad[BLOCKLIST_BADMAX];
+};
+
 static u128
 value(const struct addr *a)
 {
@@ -49,11 +62,23 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* The format, read the simple way. */
-static size_t
-ref_parse(const char *p, size_t len, struct ref *r, uint64_t *nbad)
+static void
+ref_bad(struct want *w, uint64_t line, const char *s, const char *e)
+{
+	if (w->nbad < BLOCKLIST_BADMAX) {
+		w->bad[w->nbad].line = line;
+		w->bad[w->nbad].s = s;
+		w->bad[w->nbad].len = (size_t)(e - s);
+	}
+	w->nbad++;
+}
+
+/* The format, read the simple way; -1 for more entries than ENTRY_MAX. */
+static int
+ref_parse(const char *p, size_t len, struct want *w)
 {
 	const char *end = p + len, *nl, *s, *e, *h;
+	struct ref *r = w->r;
 	uint64_t line = 0;
 	size_t n = 0, i, bits;
 	char tok[64];
@@ -75,13 +100,13 @@ ref_parse(const char *p, size_t len, struct ref *r, uint64_t *nbad)
 			if (is_space(s[i]) || s[i] == '\0')
 				break;
 		if (s + i < e || (size_t)(e - s) >= sizeof tok || (size_t)(e - s) > ADDR_STRMAX + 4) {
-			(*nbad)++;
+			ref_bad(w, line, s, e);
 			continue;
 		}
 		memcpy(tok, s, (size_t)(e - s));
 		tok[e - s] = '\0';
 		if (cidr_parse(&r[n].c, tok) < 0) {
-			(*nbad)++;
+			ref_bad(w, line, s, e);
 			continue;
 		}
 		bits = addr_len(&r[n].c.net) * 8;
@@ -90,7 +115,8 @@ ref_parse(const char *p, size_t len, struct ref *r, uint64_t *nbad)
 		    : ((u128)1 << (bits - r[n].c.prefix)) - 1);
 		r[n++].line = line;
 	}
-	return p < end ? (size_t)-1 : n;
+	w->n = n;
+	return p < end ? -1 : 0;
 }
 
 /*
@@ -158,11 +184,22 @@ cleanup(void)
  * 256 of them held the run to a few hundred executions a second.
  */
 static void
-check_all(const struct blocklist *bl, const struct ref *r, size_t n, uint64_t nbad, uint32_t pick)
+check_all(const struct blocklist *bl, const struct want *w, uint32_t pick)
 {
-	size_t i, stride = (n + PROBE_ENTRIES - 1) / PROBE_ENTRIES;
+	const struct ref *r = w->r;
+	const struct blocklist_bad *b;
+	size_t i, n = w->n, stride = (n + PROBE_ENTRIES - 1) / PROBE_ENTRIES;
 
-	if (blocklist_entries(bl) != n || blocklist_nbad(bl) != nbad)
+	if (blocklist_entries(bl) != n || blocklist_nbad(bl) != w->nbad)
+		abort();
+	for (i = 0; (b = blocklist_bad(bl, i)); i++) {
+		size_t keep = w->bad[i].len < BLOCKLIST_TEXTMAX ? w->bad[i].len : BLOCKLIST_TEXTMAX - 1;
+
+		if (i >= w->nbad || b->line != w->bad[i].line || b->full != w->bad[i].len
+		    || b->len != keep || memcmp(b->text, w->bad[i].s, keep) != 0 || b->text[keep])
+			abort();
+	}
+	if (i != (w->nbad < BLOCKLIST_BADMAX ? w->nbad : BLOCKLIST_BADMAX))
 		abort();
 	for (i = stride ? pick % stride : 0; i < n; i += stride) {
 		struct addr a = r[i].c.net;
@@ -182,8 +219,7 @@ check_all(const struct blocklist *bl, const struct ref *r, size_t n, uint64_t nb
 
 /* The same text through a file: compiled and indexed, then read from the index. */
 static void
-check_file(const uint8_t *data, size_t size, const struct ref *r, size_t n, uint64_t nbad,
-    uint32_t pick)
+check_file(const uint8_t *data, size_t size, const struct want *w, uint32_t pick)
 {
 	static int made;
 	struct blocklist mem, idx;
@@ -205,8 +241,8 @@ check_file(const uint8_t *data, size_t size, const struct ref *r, size_t n, uint
 		abort();
 	if (blocklist_open(&idx, list, index) < 0 || idx.built)
 		abort();	/* the second open reads the index the first wrote */
-	check_all(&mem, r, n, nbad, pick);
-	check_all(&idx, r, n, nbad, pick);
+	check_all(&mem, w, pick);
+	check_all(&idx, w, pick);
 	blocklist_close(&mem);
 	blocklist_close(&idx);
 }
@@ -214,22 +250,21 @@ check_file(const uint8_t *data, size_t size, const struct ref *r, size_t n, uint
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ref r[ENTRY_MAX];
+	static struct want w;
 	struct blocklist bl;
-	uint64_t nbad = 0;
 	uint32_t h = 2166136261u;
-	size_t n, i;
+	size_t i;
 
-	n = ref_parse((const char *)data, size, r, &nbad);
-	if (n == (size_t)-1)
+	w.nbad = 0;
+	if (ref_parse((const char *)data, size, &w) < 0)
 		return 0;	/* more entries than the plain scan is worth */
 	for (i = 0; i < size; i++)	/* the input's own choices: fixed, so a crash replays */
 		h = (h ^ data[i]) * 16777619u;
 	if (blocklist_compile(&bl, (const char *)data, size) < 0)
 		abort();
-	check_all(&bl, r, n, nbad, h >> 8);
+	check_all(&bl, &w, h >> 8);
 	blocklist_close(&bl);
 	if (h % FILE_EVERY == 0)
-		check_file(data, size, r, n, nbad, h >> 8);
+		check_file(data, size, &w, h >> 8);
 	return 0;
 }

@@ -531,6 +531,71 @@ EOF
 	assert_out "Login: Password: $WELCOME"
 }
 
+# --- unreadable and garbled block lists --------------------------------------------
+
+@test "blockip and --block-list: an unreadable list (missing, a directory, under a file) drops the client, logged" {
+	local f why
+	printf '192.0.2.1\n' >"$FIX/list"
+	while IFS='|' read -r f why; do
+		run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/blockip" "$f" "$BIN/echo"
+		[ "$status" -eq 1 ] || fail "blockip $f: exit $status"
+		assert_out_empty
+		grep -qF "error: block list $f unusable: $why: refusing 198.51.100.1 (--on-error deny)" "$ERR" ||
+			fail "blockip $f: $(cat "$ERR")"
+		run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/echo" --block-list "$f"
+		[ "$status" -eq 1 ] || fail "echo --block-list $f: exit $status"
+		assert_out_empty
+		grep -qF "refused peer=198.51.100.1 local=- rule=\"block list $f unusable: $why\"" "$ERR" ||
+			fail "echo --block-list $f: $(cat "$ERR")"
+	done <<EOF
+$FIX/missing|No such file or directory
+$FIX|Is a directory
+$FIX/list/x|Not a directory
+EOF
+}
+
+@test "blockip and --block-list: a garbled list (binary, a 20,000-byte line, NUL, ESC) is reported escaped and capped" {
+	python3 - "$FIX/garbled" <<'EOF'
+import random, sys
+r = random.Random(11)
+with open(sys.argv[1], "wb") as f:
+    f.write(bytes(r.randrange(256) for _ in range(65536)))
+    f.write(b"\n" + b"1" * 20000 + b"\n192.0.2.1\x00\n\x1b[31m10.0.0.1\n192.0.2.7\n")
+EOF
+	# Fail closed: nothing reaches the client, the record names the cause.
+	run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/blockip" "$FIX/garbled" "$BIN/echo"
+	assert_failure 1
+	assert_out_empty
+	run grep -c 'warning: block list .* line [0-9]*: bad entry ' "$ERR"
+	assert_output 8				# the first eight, then a count
+	run grep -E "warning: block list $FIX/garbled: [0-9]+ more bad lines$" "$ERR"
+	assert_success
+	run grep -E "notice: refused peer=198\.51\.100\.1 .*rule=\"block list $FIX/garbled malformed: [0-9]+ bad lines\"" "$ERR"
+	assert_success
+	run grep -c $'[\001-\010\016-\037\r\033\177-\377]' "$ERR"
+	assert_output 0
+	# Fail open: the good lines still block.
+	run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=192.0.2.7 "$BIN/echo" --block-list "$FIX/garbled" \
+	    --block-list-on-error allow
+	assert_failure 1
+	assert_out_empty
+	run grep -F "refused peer=192.0.2.7 local=- rule=\"block list $FIX/garbled line " "$ERR"
+	assert_success
+	# Without the random bytes, the three bad lines are reported as they are:
+	# cut at 63 bytes, the NUL and the ESC escaped.
+	printf '%s\n' "$(printf '1%.0s' {1..20000})" >"$FIX/garbled"
+	printf '192.0.2.1\000\n\033[31m10.0.0.1\n192.0.2.7\n' >>"$FIX/garbled"
+	run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/blockip" --on-error allow \
+	    "$FIX/garbled" "$BIN/echo"
+	assert_success
+	assert_out 'hi\n'
+	run cat "$ERR"
+	assert_line --partial "line 1: bad entry \"$(printf '1%.0s' {1..63})\" (the first 63 of 20000 bytes)"
+	assert_line --partial 'line 2: bad entry "192.0.2.1%00"'
+	assert_line --partial 'line 3: bad entry "%1B[31m10.0.0.1"'
+	assert_line --partial "block list $FIX/garbled malformed: 3 bad lines: allowing 198.51.100.1 (--on-error allow)"
+}
+
 # --- signals ---------------------------------------------------------------------
 
 @test "SIGTERM mid-session: the session ends cleanly, exit 0, with its record (end=terminated)" {
