@@ -30,15 +30,34 @@ static int stderr_client;		/* fd 2 may be the client: never write there */
 static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 static const char *const level_name[] = { "error", "warning", "notice", "info", "debug" };
 
+/* A decimal number, whole, up to the byte stop (sscanf would take "-1" and spaces). */
+static int
+parse_ull(const char *s, char stop, unsigned long long *v, const char **end)
+{
+	char *e;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &e, 10);
+	if (errno || *e != stop)
+		return -1;
+	*end = e;
+	return 0;
+}
+
 /* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to stderr. */
 static int
 stderr_is_journal(const struct stat *st)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
+	int e = errno;
 
-	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+	if (!js || parse_ull(js, ':', &dev, &js) < 0 || parse_ull(js + 1, '\0', &ino, &js) < 0) {
+		errno = e;
 		return 0;
+	}
 	return (unsigned long long)st->st_dev == dev && (unsigned long long)st->st_ino == ino;
 }
 
@@ -203,11 +222,11 @@ journal_field(char *buf, size_t cap, const char *key, const char *value)
 	}
 	if (klen + 1 + 8 + vlen + 1 > cap)
 		return 0;
-	memcpy(buf, key, klen);
+	memcpy(buf, key, klen);	/* NOLINT(bugprone-not-null-terminated-result) */
 	buf[klen] = '\n';
 	for (i = 0; i < 8; i++)
 		buf[klen + 1 + i] = (char)((uint64_t)vlen >> (8 * i));
-	memcpy(buf + klen + 9, value, vlen);
+	memcpy(buf + klen + 9, value, vlen);	/* NOLINT(bugprone-not-null-terminated-result) */
 	buf[klen + 9 + vlen] = '\n';
 	return klen + vlen + 10;
 }

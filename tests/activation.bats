@@ -192,6 +192,31 @@ expect_hex() {
 	assert_output ""
 }
 
+@test "a JOURNAL_STREAM that is not exactly DEV:INODE of fd 2 leaves the record on stderr" {
+	local j=/run/systemd/journal/socket got=$BATS_TEST_TMPDIR/journal err=$BATS_TEST_TMPDIR/stderr
+	local js bad
+	[ ! -e "$j" ] || skip "$j belongs to a running journald; not replacing it"
+	make_dirs /run/systemd/journal
+	start_catcher "$j" "$got"
+	: >"$err"
+	js=$(stat -c %d:%i "$err")
+	for bad in "${js}x" " $js" "+$js" "${js%%:*}" "${js%%:*}:" ":${js#*:}" "${js/:/ : }"; do
+		run bash -c 'JOURNAL_STREAM=$3 REMOTE_ADDR=192.0.2.7 \
+		    exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' _ "$err" "$BIN/echo" "$bad"
+		assert_success
+		assert_output "Hello"
+		grep -q '^inetkit-echo\[[0-9]*\]: info: served peer=192.0.2.7 ' "$err" ||
+			fail "JOURNAL_STREAM='$bad': stderr has no record: $(cat "$err")"
+	done
+	# The well-formed value, last, goes to the journal: the catcher works.
+	run bash -c 'JOURNAL_STREAM=$3 REMOTE_ADDR=192.0.2.7 \
+	    exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' _ "$err" "$BIN/echo" "$js"
+	assert_success
+	wait_grep "$got" "INETKIT_STATUS=" 5
+	run grep -c '^MESSAGE=' "$got"
+	assert_output 1
+}
+
 @test "without JOURNAL_STREAM a stderr file gets the record and no datagram is sent" {
 	local err=$BATS_TEST_TMPDIR/stderr
 	run bash -c 'REMOTE_ADDR=192.0.2.7 exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' \
