@@ -126,11 +126,15 @@ fuzz: fuzz-deps
 	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov:' build/fuzz/$$t.log | tail -3; \
 	done
 
+# clang-tidy takes its checks from .clang-tidy, which says why each one left out is.
 lint:
 	tests/deps lint
 	mandoc -T lint -W warning man/*.[0-9]
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	    --inline-suppr --suppress=missingIncludeSystem -I common common cmd
+	@echo 'clang-tidy common/*.c cmd/*.c'; \
+	out=$$(clang-tidy --quiet common/*.c cmd/*.c -- -std=c11 $(CPPFLAGS) -I common \
+	    $(AUTH_CFLAGS) 2>&1) || { printf '%s\n' "$$out"; exit 1; }
 
 install: all
 	install -d $(DESTDIR)$(PKGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8

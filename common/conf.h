@@ -32,13 +32,13 @@ struct conf_list {
 struct conf_opt {
 	const char *name;
 	enum conf_type type;
+	int optional_value;		/* CONF_CHOICE: "--key" alone means choices[1] */
 	void *dest;
 	unsigned long min, max;		/* CONF_UINT */
 	const char *const *choices;	/* CONF_CHOICE */
 	int (*set)(void *dest, const char *value, char *err, size_t errlen);
 	const char *arg;		/* metavariable for --help, NULL for flags */
 	const char *help;
-	int optional_value;		/* CONF_CHOICE: "--key" alone means choices[1] */
 	/* Validates a value where it is read, so an error names its file and line. */
 	int (*check)(const char *value, char *err, size_t errlen);
 };

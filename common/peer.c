@@ -77,6 +77,7 @@ from_socket(struct peer *p, int fd)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 
+	memset(&ss, 0, sizeof ss);	/* what a short address leaves out reads as 0 */
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		return errno == ENOTSOCK ? 0 : -1;
 	p->source = PEER_SOCKET;

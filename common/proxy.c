@@ -281,8 +281,13 @@ proxy_read(int fd, char *buf, unsigned timeout_ms, struct proxy_hdr *h, size_t *
 const char *
 proxy_status_name(enum proxy_status s)
 {
-	static const char *const names[] = { "ok", "malformed header", "connection closed inside "
-	    "the header", "no complete header in time", "read error" };
+	static const char *const names[] = {
+		"ok",
+		"malformed header",
+		"connection closed inside the header",
+		"no complete header in time",
+		"read error",
+	};
 
 	return names[s];
 }
