@@ -96,7 +96,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= -1
 FUZZ_CC      = clang
 FUZZ_FLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-               -D_DEFAULT_SOURCE -I common
+               -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I common
 # The login modules, for fuzz_htpasswd and fuzz_cmdserver (which includes
 # cmd/cmdserver.c itself, to drive its login and command loop in-process).
 FUZZ_EXTRA_SRC  += common/auth.c common/htpasswd.c common/pamauth.c common/utmp.c

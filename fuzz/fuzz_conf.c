@@ -22,12 +22,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *str = NULL;
 	struct conf_list list = { 0 };
 	const struct conf_opt opts[] = {
-		{ "flag", CONF_FLAG, &flag, 0, 0, NULL, NULL, NULL, "", 0 },
-		{ "num", CONF_UINT, &num, 1, 1000, NULL, NULL, "N", "", 0 },
-		{ "str", CONF_STR, &str, 0, 0, NULL, NULL, "S", "", 0 },
-		{ "list", CONF_LIST, &list, 0, 0, NULL, NULL, "L", "", 0 },
-		{ "choice", CONF_CHOICE, &choice, 0, 0, choices, NULL, "C", "", 1 },
-		{ NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 },
+		{ .name = "flag", .type = CONF_FLAG, .dest = &flag, .help = "" },
+		{ .name = "num", .type = CONF_UINT, .dest = &num, .min = 1, .max = 1000,
+		    .arg = "N", .help = "" },
+		{ .name = "str", .type = CONF_STR, .dest = &str, .arg = "S", .help = "" },
+		{ .name = "list", .type = CONF_LIST, .dest = &list, .arg = "L", .help = "" },
+		{ .name = "choice", .type = CONF_CHOICE, .dest = &choice, .choices = choices,
+		    .arg = "C", .help = "", .optional_value = 1 },
+		{ .name = NULL },
 	};
 	const struct conf_opt *tabs[1] = { opts };
 	struct conf_error err;
