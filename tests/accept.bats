@@ -32,10 +32,10 @@ hold() {
 	BG_PIDS="${BG_PIDS:-} $HOLD_PID"
 }
 
-# Waits until the server has N children serving, up to 10 s.
+# Waits until the server has N children serving (with "down": N at most), up to 10 s.
 wait_children() {
 	local deadline=$((SECONDS + 10))
-	while [ "$(children)" -lt "$1" ]; do
+	while if [ "${2:-}" = down ]; then [ "$(children)" -gt "$1" ]; else [ "$(children)" -lt "$1" ]; fi; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "never $1 children"; return 1; }
 		sleep 0.05
 	done
@@ -145,7 +145,7 @@ children() {
 	assert_output "next /24"
 }
 
-@test "--max-per-netblock counts IPv6 by /64, apart from IPv4" {
+@test "--max-per-netblock serves one IPv6 client of a /64 and refuses the second" {
 	PORT=$(free_port)
 	"$BIN/echo" --listen "[::1]:$PORT" --max-per-source 0 --max-per-netblock 1 \
 		--log "$LOG" --log-level 3 &
@@ -156,8 +156,17 @@ children() {
 		[ "$SECONDS" -lt "$deadline" ] || skip "::1 is not available here"
 		sleep 0.05
 	done
+	# The probe's child must be gone, or it holds the one place of ::/64.
+	wait_count "served peer=\\[::1\\]" 1
+	wait_children 0 down
 	run sh -c "printf 'v6\n' | socat -t 5 -T 10 - TCP6:[::1]:$PORT"
 	assert_output "v6"
+	socat "TCP6:[::1]:$PORT" "EXEC:sleep 30" 2>/dev/null &
+	BG_PIDS="${BG_PIDS:-} $!"
+	wait_children 1
+	run sh -c "printf 'second\n' | socat -t 5 -T 10 - TCP6:[::1]:$PORT"
+	assert_output ""
+	wait_count "refused ::1: max-per-netblock" 1
 }
 
 @test "a source refused by the rules is penalized, with the penalty doubling" {
