@@ -274,11 +274,15 @@ struct entry {
 	unsigned long line;
 };
 
+/* Notes a bad line, the first HTPASSWD_REPORT_MAX of a scan; *nbad counts them all. */
 static void
-malformed(const struct auth_conv *conv, const char *path, unsigned long line, const char *what)
+malformed(const struct auth_conv *conv, const char *path, unsigned long line, const char *what,
+    unsigned long *nbad)
 {
 	char msg[AUTH_WHY_MAX + 256];
 
+	if ((*nbad)++ >= HTPASSWD_REPORT_MAX)
+		return;
 	snprintf(msg, sizeof msg, "htpasswd file %.200s line %lu: %s; line skipped", path, line,
 	    what);
 	conv->note(conv->ctx, msg);
@@ -296,7 +300,7 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 {
 	static char line[HTPASSWD_LINE_MAX + 1];
 	char why[80];
-	unsigned long no = 0;
+	unsigned long no = 0, nbad = 0;
 	long n;
 	int over, costly;
 
@@ -306,7 +310,7 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 
 		no++;
 		if (over) {
-			malformed(conv, path, no, "longer than 8192 bytes");
+			malformed(conv, path, no, "longer than 8192 bytes", &nbad);
 			continue;
 		}
 		while (len && (line[len - 1] == '\r' || line[len - 1] == ' '
@@ -315,15 +319,15 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 		if (len == 0 || line[0] == '#')
 			continue;
 		if (memchr(line, '\0', len)) {
-			malformed(conv, path, no, "NUL byte");
+			malformed(conv, path, no, "NUL byte", &nbad);
 			continue;
 		}
 		if (!(colon = memchr(line, ':', len))) {
-			malformed(conv, path, no, "no colon after the user name");
+			malformed(conv, path, no, "no colon after the user name", &nbad);
 			continue;
 		}
 		if (colon == line) {
-			malformed(conv, path, no, "empty user name");
+			malformed(conv, path, no, "empty user name", &nbad);
 			continue;
 		}
 		/* As Apache's mod_authn_file: the hash ends at the next colon, if any. */
@@ -331,16 +335,16 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 		end = memchr(hash, ':', len - (size_t)(hash - line));
 		hlen = (end ? end : line + len) - hash;
 		if (hlen == 0) {
-			malformed(conv, path, no, "empty hash");
+			malformed(conv, path, no, "empty hash", &nbad);
 			continue;
 		}
 		if (hlen > HTPASSWD_HASH_MAX) {
-			malformed(conv, path, no, "hash longer than 512 bytes");
+			malformed(conv, path, no, "hash longer than 512 bytes", &nbad);
 			continue;
 		}
 		costly = htpasswd_too_costly(hash, hlen, why, sizeof why);
 		if (costly)	/* noted, and kept as the user's entry, which then never matches */
-			malformed(conv, path, no, why);
+			malformed(conv, path, no, why, &nbad);
 		if (!dummy->len && !costly && recognised(hash, hlen)) {
 			memcpy(dummy->hash, hash, hlen);
 			dummy->hash[hlen] = '\0';
@@ -356,6 +360,13 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 		}
 	}
 	explicit_bzero(line, sizeof line);
+	if (nbad > HTPASSWD_REPORT_MAX) {
+		char msg[300];
+
+		snprintf(msg, sizeof msg, "htpasswd file %.200s: %lu more bad lines skipped", path,
+		    nbad - HTPASSWD_REPORT_MAX);
+		conv->note(conv->ctx, msg);
+	}
 	return ferror(f) ? -1 : 0;
 }
 

@@ -14,6 +14,7 @@
  */
 #define HTPASSWD_LINE_MAX 8192		/* Apache's MAX_STRING_LEN */
 #define HTPASSWD_HASH_MAX 512
+#define HTPASSWD_REPORT_MAX 8		/* bad lines noted a login; the rest are counted */
 
 /*
  * Work limits: Apache's htpasswd makes bcrypt costs up to 17 (about 7 s
