@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Conf file reading against a table with every option type; errors must be bounded strings. */
+/*
+ * Options, both ways in: the input is read as a conf file, and again as a
+ * command line (one argument a line), against a table with every option
+ * type and the library's own validators (anchored ERE, CIDR). Errors must
+ * be bounded strings; values that pass must be in range; the index of the
+ * first operand must be within argv.
+ */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -8,29 +14,103 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../common/acl.h"
+#include "../common/addr.h"
 #include "../common/conf.h"
+
+#define ARGV_MAX 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 
+static int
+check_cidr(const char *v, char *err, size_t len)
+{
+	struct cidr c;
+
+	if (cidr_parse(&c, v) == 0)
+		return 0;
+	snprintf(err, len, "not a CIDR block");
+	return -1;
+}
+
+static int flag, choice;
+static unsigned long num;
+static const char *str;
+static struct conf_list list, rules, blocks;
+
+static const struct conf_opt opts[] = {
+	{ .name = "flag", .type = CONF_FLAG, .dest = &flag, .help = "" },
+	{ .name = "num", .type = CONF_UINT, .dest = &num, .min = 1, .max = 1000, .arg = "N",
+	    .help = "" },
+	{ .name = "str", .type = CONF_STR, .dest = &str, .arg = "S", .help = "" },
+	{ .name = "list", .type = CONF_LIST, .dest = &list, .arg = "L", .help = "" },
+	{ .name = "allow", .type = CONF_LIST, .dest = &rules, .arg = "REGEX", .help = "",
+	    .check = acl_pattern_check },
+	{ .name = "cidr-allow", .type = CONF_LIST, .dest = &blocks, .arg = "CIDR", .help = "",
+	    .check = check_cidr },
+	{ .name = "choice", .type = CONF_CHOICE, .dest = &choice, .choices = choices,
+	    .arg = "C", .help = "", .optional_value = 1 },
+	{ .name = NULL },
+};
+
+static void
+check_values(int r, const struct conf_error *err)
+{
+	if (r < 0 && strnlen(err->msg, sizeof err->msg) == sizeof err->msg)
+		abort();
+	if (num && (num < 1 || num > 1000))
+		abort();
+	if (list.n > CONF_LIST_MAX || rules.n > CONF_LIST_MAX || blocks.n > CONF_LIST_MAX)
+		abort();
+}
+
+static void
+reset(void)
+{
+	conf_free();
+	flag = choice = 0;
+	num = 0;
+	str = NULL;
+	memset(&list, 0, sizeof list);
+	memset(&rules, 0, sizeof rules);
+	memset(&blocks, 0, sizeof blocks);
+}
+
+/* The input as argv: "prog", then one argument a line (NUL bytes end one early). */
+static void
+command_line(const uint8_t *data, size_t size)
+{
+	const struct conf_opt *tabs[1] = { opts };
+	char *copy = malloc(size + 1), *argv[ARGV_MAX + 2], *p, *nl;
+	struct conf_error err;
+	int argc = 0, help = 0, version = 0, first;
+
+	if (!copy)
+		abort();
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	argv[argc++] = "prog";
+	for (p = copy; argc <= ARGV_MAX && p < copy + size; p = nl + 1) {
+		if (!(nl = memchr(p, '\n', (size_t)(copy + size - p))))
+			nl = copy + size;
+		*nl = '\0';
+		argv[argc++] = p;
+	}
+	argv[argc] = NULL;
+	err.msg[0] = '\0';
+	first = conf_parse(tabs, 1, argc, argv, &help, &version, &err);
+	if (first > argc)
+		abort();
+	check_values(first, &err);
+	reset();
+	free(copy);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int flag = 0, choice = 0;
-	unsigned long num = 0;
-	const char *str = NULL;
-	struct conf_list list = { 0 };
-	const struct conf_opt opts[] = {
-		{ .name = "flag", .type = CONF_FLAG, .dest = &flag, .help = "" },
-		{ .name = "num", .type = CONF_UINT, .dest = &num, .min = 1, .max = 1000,
-		    .arg = "N", .help = "" },
-		{ .name = "str", .type = CONF_STR, .dest = &str, .arg = "S", .help = "" },
-		{ .name = "list", .type = CONF_LIST, .dest = &list, .arg = "L", .help = "" },
-		{ .name = "choice", .type = CONF_CHOICE, .dest = &choice, .choices = choices,
-		    .arg = "C", .help = "", .optional_value = 1 },
-		{ .name = NULL },
-	};
 	const struct conf_opt *tabs[1] = { opts };
 	struct conf_error err;
 	char path[64];
@@ -40,13 +120,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	err.msg[0] = '\0';
-	if (conf_file_read(tabs, 1, path, &err) < 0 && strnlen(err.msg, sizeof err.msg) == sizeof err.msg)
-		abort();
-	if (num && (num < 1 || num > 1000))
-		abort();
-	if (list.n > CONF_LIST_MAX)
-		abort();
-	conf_free();
+	check_values(conf_file_read(tabs, 1, path, &err), &err);
+	reset();
 	close(fd);
+	command_line(data, size);
 	return 0;
 }
