@@ -770,7 +770,7 @@ blocklist_decide(const char *list, const char *index, int good_lines_apply, cons
 
 		if (b->full > b->len)
 			snprintf(more, sizeof more, " (the first %u of %s%u bytes)", (unsigned)b->len,
-			    b->full == UINT32_MAX ? "over " : "", (unsigned)b->full);
+			    b->full == UINT32_MAX ? "at least " : "", (unsigned)b->full);
 		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"%s", list,
 		    (unsigned long long)b->line, log_escape(esc, b->text, b->len), more);
 	}

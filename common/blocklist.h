@@ -24,8 +24,8 @@
 
 struct blocklist_bad {
 	uint64_t line;
-	uint32_t len;			/* bytes of it in text (NUL bytes too), */
-	uint32_t full;			/* of the line's full length (capped at UINT32_MAX) */
+	uint32_t len;			/* bytes kept in text, NUL bytes included */
+	uint32_t full;			/* the bad text's whole length; UINT32_MAX: that or more */
 	char text[BLOCKLIST_TEXTMAX];	/* raw bytes, then a NUL; escape before logging */
 };
 
