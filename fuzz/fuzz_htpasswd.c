@@ -5,7 +5,7 @@
  * file holds, a login is accepted only for a valid name whose first entry
  * (Apache's rules, parsed again here) is a hash in a known format that the
  * password matches, and never for a plain-text or malformed entry, nor
- * for one over the work limits.
+ * for one over the work limits. What a login logs is bounded.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -244,6 +244,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(fd);
 	if (r != AUTH_OK && r != AUTH_DENIED)
 		abort();
+	if (notes > HTPASSWD_REPORT_MAX + 1)
+		abort();	/* a login logs eight bad lines and a count, however many */
 	if (r == AUTH_DENIED && strnlen(lg.why, sizeof lg.why) == sizeof lg.why)
 		abort();
 	if (r != AUTH_OK)
