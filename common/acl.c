@@ -6,17 +6,141 @@
 #include "acl.h"
 #include "peer.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define REGEXMAX 1024
+#define REGEXCOST_MAX 4096
+#define REGEXSTARS_MAX 8
+
+/*
+ * Refuses, before regcomp sees it, a pattern that glibc would take seconds
+ * or gigabytes to compile, in every process that compiles it. glibc copies
+ * a repeated atom or group once per repetition ("x{2,5}" is five copies,
+ * "x+" two, "x*" and "x?" one), so "((a{99}){99}){99}" is a million; and
+ * unbounded repetitions stacked on one another ("a***", "((a*)*)*") cost it
+ * a power of their depth: 80 of them took 2 s and 160 took 40 s and 680 MB.
+ * Also refused: back-references (not ERE, and glibc matches them by
+ * backtracking, which a client's host name could make exponential), and a
+ * parenthesis without its pair, which would undo the anchoring: "a)|(b"
+ * becomes "^(a)|(b)$". Returns 0, or -1 with why.
+ */
+static int
+pattern_check(const char *p, const char **why)
+{
+	struct {
+		size_t sum;
+		unsigned stars;
+	} outer[REGEXMAX + 1];
+	size_t depth = 0, sum = 0, last = 0, f;
+	unsigned stars = 0, last_stars = 0;	/* deepest in the group; of the last atom */
+	unsigned long m, n;
+	char *e;
+	int unbounded;
+
+	for (; *p; p++) {
+		switch (*p) {
+		case '(':
+			outer[depth].sum = sum;
+			outer[depth++].stars = stars;
+			sum = last = 0;
+			stars = last_stars = 0;
+			continue;
+		case ')':
+			if (!depth) {
+				*why = "a \")\" without its \"(\"";
+				return -1;
+			}
+			last = sum;
+			last_stars = stars;
+			sum = outer[--depth].sum + last;
+			stars = outer[depth].stars > last_stars ? outer[depth].stars : last_stars;
+			continue;
+		case '|':
+			last = last_stars = 0;
+			continue;
+		case '*': case '+': case '?':
+			f = *p == '+' ? 2 : 1;
+			unbounded = *p != '?';
+			break;
+		case '{':	/* {m}, {m,}, {m,n}, and glibc's {,n} */
+			e = (char *)p + 1;
+			m = *e >= '0' && *e <= '9' ? strtoul(e, &e, 10) : 0;
+			n = m;
+			unbounded = 0;
+			if (*e == ',') {
+				e++;
+				unbounded = *e < '0' || *e > '9';
+				n = unbounded ? m + 1 : strtoul(e, &e, 10);
+			}
+			if (*e != '}' || e == p + 1)
+				goto atom;	/* not an interval: regcomp decides */
+			p = e;
+			f = n > REGEXCOST_MAX ? REGEXCOST_MAX + 1 : n ? n : 1;
+			break;
+		case '\\':
+			if (p[1] >= '1' && p[1] <= '9') {
+				*why = "back-references are not allowed";
+				return -1;
+			}
+			if (p[1])
+				p++;
+			goto atom;
+		case '[':	/* a bracket expression is one atom: "[]a]", "[^]a]", "[[:alpha:]]" */
+			p += p[1] == '^' ? 2 : 1;
+			if (*p == ']')
+				p++;
+			for (; *p && *p != ']'; p++)
+				if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+					const char *close = strchr(p + 2, p[1]);
+
+					if (!close || close[1] != ']')
+						break;
+					p = close + 1;
+				}
+			if (!*p)
+				return 0;	/* unterminated: regcomp refuses it */
+			goto atom;
+		default:
+		atom:
+			last = 1, sum++;
+			last_stars = 0;
+			continue;
+		}
+		/* A repetition of the last atom or group: f copies of it. */
+		sum += last * (f - 1), last *= f;
+		if (unbounded && ++last_stars > stars)
+			stars = last_stars;
+		if (sum > REGEXCOST_MAX || last > REGEXCOST_MAX) {
+			*why = "its repetitions come to over " STR(REGEXCOST_MAX) " copies of its atoms";
+			return -1;
+		}
+		if (stars > REGEXSTARS_MAX) {
+			*why = "unbounded repetitions (*, +, {m,}) nested over " STR(REGEXSTARS_MAX)
+			    " deep";
+			return -1;
+		}
+	}
+	if (depth) {
+		*why = "a \"(\" without its \")\"";
+		return -1;
+	}
+	return 0;
+}
 
 /* Net::Server anchors every pattern: "10\..*" must match the whole address. */
 static int
 compile(regex_t *re, const char *pat, char *err, size_t errlen)
 {
 	char anchored[REGEXMAX + 8];
+	const char *why = NULL;
 	int r;
 
 	if (strlen(pat) > REGEXMAX) {
 		snprintf(err, errlen, "pattern longer than %d bytes", REGEXMAX);
+		return -1;
+	}
+	if (pattern_check(pat, &why) < 0) {
+		snprintf(err, errlen, "bad pattern \"%.64s\": %s", pat, why);
 		return -1;
 	}
 	snprintf(anchored, sizeof anchored, "^(%s)$", pat);

@@ -270,6 +270,45 @@ exit 0"
 	assert_usage_error 'option --deny: bad pattern "a\{2": .+' echo --deny 'a{2'
 }
 
+@test "a regex glibc would take seconds or gigabytes to compile exits 100 at once, naming the cause" {
+	local deep stars
+	deep="$(printf '(%.0s' {1..9})a$(printf ')*%.0s' {1..9})"
+	stars="a$(printf '*%.0s' {1..160})"
+	SECONDS=0
+	assert_usage_error 'option --allow: bad pattern "\(a-\+\+\+\+\+\+\+\+\+\+.*\)": unbounded repetitions \(\*, \+, \{m,\}\) nested over 8 deep' \
+	    echo --allow "(a-$(printf '+%.0s' {1..43}))"
+	assert_usage_error "option --deny: bad pattern \"a\\*{63}\": unbounded repetitions .* nested over 8 deep" \
+	    echo --deny "$stars"
+	assert_usage_error 'option --allow: bad pattern "\(\(\(\(\(\(\(\(\(a\)\*.*": unbounded repetitions .* nested over 8 deep' \
+	    echo --allow "$deep"
+	assert_usage_error 'option --allow: bad pattern "\(\(a\{99\}\)\{99\}\)\{99\}": its repetitions come to over 4096 copies of its atoms' \
+	    echo --allow '((a{99}){99}){99}'
+	assert_usage_error 'option --allow: bad pattern "\(\(a\{,99\}\)\{,99\}\)": its repetitions come to over 4096 copies of its atoms' \
+	    echo --allow '((a{,99}){,99})'
+	assert_usage_error 'option --allow: bad pattern "a\{1,4097\}": its repetitions come to over 4096 copies of its atoms' \
+	    echo --allow 'a{1,4097}'
+	[ "$SECONDS" -le 5 ] || fail "took ${SECONDS}s"
+	# Just under each limit, the pattern is used.
+	deep="$(printf '(%.0s' {1..8})a$(printf ')*%.0s' {1..8})"
+	run feed 'hi\n' env REMOTE_ADDR=127.0.0.1 "$BIN/echo" --allow "$deep" --allow 'a{1,4096}' \
+	    --allow '127\.0\.0\.[0-9]{1,3}' --allow "a$(printf '*%.0s' {1..8})"
+	assert_success
+	assert_out 'hi\n'
+}
+
+@test "back-references and unpaired parentheses (which would undo the anchoring) exit 100" {
+	assert_usage_error 'option --allow: bad pattern "\(a\)\\1": back-references are not allowed' \
+	    echo --allow '(a)\1'
+	assert_usage_error 'option --deny: bad pattern "a\)\|\(b": a "\)" without its "\("' \
+	    echo --deny 'a)|(b'
+	assert_usage_error 'option --allow: bad pattern "\(a": a "\(" without its "\)"' \
+	    echo --allow '(a'
+	# Escaped, or in a bracket expression, a parenthesis is a plain byte.
+	run feed 'hi\n' env REMOTE_ADDR=127.0.0.1 "$BIN/echo" --allow '\(a|[)(]|127\.0\.0\.1'
+	assert_success
+	assert_out 'hi\n'
+}
+
 @test "a bad CIDR block exits 100 naming the option" {
 	local c
 	for c in 10.0.0.0/33 300.1.1.1 10.0.0.0/ ::1/129 ::ffff:10.0.0.0/95 /8 10.0.0.0/8x host.example; do
