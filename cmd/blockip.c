@@ -113,8 +113,12 @@ check(int argc, char **argv)
 	if (first != argc - 1 || !check_opt)
 		die(EXIT_USAGE, "usage: inetkit-blockip --check ADDR [--index PATH] "
 		    "[--on-error deny|allow] LIST");
-	if (addr_parse(&a, check_opt) < 0)
-		die(EXIT_USAGE, "option --check: \"%.64s\" is not an IPv4 or IPv6 address", check_opt);
+	if (addr_parse(&a, check_opt) < 0) {
+		char esc[LOG_ESCBUF];
+
+		die(EXIT_USAGE, "option --check: \"%.64s\" is not an IPv4 or IPv6 address",
+		    log_escape(esc, check_opt, strlen(check_opt)));
+	}
 	switch (blocklist_decide(argv[first], index_opt, on_error == ON_ERROR_ALLOW, &a, &m, why,
 	    sizeof why)) {
 	case BLOCKLIST_BLOCK:

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "log.h"
 
 #define KEYMAX 64
 
@@ -49,14 +50,17 @@ conf_free(void)
 	}
 }
 
+/* The message quotes values from the command line or a file: escaped, as any log line. */
 static int
 errf(struct conf_error *err, const char *fmt, ...)
 {
+	char raw[CONF_ERRMAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	log_escape_to(err->msg, sizeof err->msg, raw, strlen(raw));
 	return -1;
 }
 

@@ -140,17 +140,23 @@ log_sink_name(enum log_sink s)
 	return names[s];
 }
 
-/* %XX for control bytes, DEL, non-ASCII and '%' itself; at most LOG_ESCMAX input bytes. */
+/*
+ * %XX for control bytes, DEL, non-ASCII and '%' itself, into out[cap]
+ * (cap >= 4); "..." ends it if s did not fit whole.
+ */
 const char *
-log_escape(char out[LOG_ESCBUF], const char *s, size_t len)
+log_escape_to(char *out, size_t cap, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i, o = 0;
 
-	for (i = 0; i < len && i < LOG_ESCMAX; i++) {
+	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
+		int esc = c < 0x20 || c >= 0x7f || c == '%';
 
-		if (c < 0x20 || c >= 0x7f || c == '%') {
+		if (o + (esc ? 3 : 1) + 4 > cap)
+			break;	/* room is kept for "..." and the NUL */
+		if (esc) {
 			out[o++] = '%';
 			out[o++] = hex[c >> 4];
 			out[o++] = hex[c & 15];
@@ -163,6 +169,16 @@ log_escape(char out[LOG_ESCBUF], const char *s, size_t len)
 		o += 3;
 	}
 	out[o] = '\0';
+	return out;
+}
+
+/* As log_escape_to, of at most LOG_ESCMAX bytes of s. */
+const char *
+log_escape(char out[LOG_ESCBUF], const char *s, size_t len)
+{
+	log_escape_to(out, LOG_ESCBUF, s, len < LOG_ESCMAX ? len : LOG_ESCMAX);
+	if (len > LOG_ESCMAX)
+		strcat(out, "...");
 	return out;
 }
 

@@ -3,8 +3,10 @@
  * Options, both ways in: the input is read as a conf file, and again as a
  * command line (one argument a line), against a table with every option
  * type and the library's own validators (anchored ERE, CIDR). Errors must
- * be bounded strings; values that pass must be in range; the index of the
- * first operand must be within argv.
+ * be bounded strings without control bytes; values that pass must be in
+ * range; the index of the first operand must be within argv; and no
+ * pattern may take regcomp long or much memory (libFuzzer's -timeout and
+ * -rss_limit_mb tell).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -58,8 +60,13 @@ static const struct conf_opt opts[] = {
 static void
 check_values(int r, const struct conf_error *err)
 {
+	size_t i;
+
 	if (r < 0 && strnlen(err->msg, sizeof err->msg) == sizeof err->msg)
 		abort();
+	for (i = 0; r < 0 && err->msg[i]; i++)
+		if ((unsigned char)err->msg[i] < 0x20 || (unsigned char)err->msg[i] >= 0x7f)
+			abort();	/* values are quoted escaped */
 	if (num && (num < 1 || num > 1000))
 		abort();
 	if (list.n > CONF_LIST_MAX || rules.n > CONF_LIST_MAX || blocks.n > CONF_LIST_MAX)

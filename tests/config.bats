@@ -309,6 +309,18 @@ exit 0"
 	assert_out 'hi\n'
 }
 
+@test "an option error quotes the value escaped: no control byte reaches the log" {
+	assert_usage_error 'unknown option "--bogus%01%1B\[2J"' echo "$(printf -- '--bogus\001\033[2J')"
+	assert_usage_error 'option --idle-timeout: "1%0D%FF" is not a whole number from 0 to 86400' \
+	    echo --idle-timeout "$(printf '1\r\377')"
+	printf 'idle-timeout 5\nbogus%%\001key 1\n' >"$BATS_TEST_TMPDIR/c.conf"
+	assert_usage_error "conf file $BATS_TEST_TMPDIR/c.conf line 2: unknown key \"bogus%25%01key\"" \
+	    echo --conf-file "$BATS_TEST_TMPDIR/c.conf"
+	run --separate-stderr "$BIN/blockip" --check "$(printf '1.2\033')" /dev/null
+	assert_equal "$status" 100
+	[[ "$stderr" == *'option --check: "1.2%1B" is not an IPv4 or IPv6 address'* ]] || fail "$stderr"
+}
+
 @test "a bad CIDR block exits 100 naming the option" {
 	local c
 	for c in 10.0.0.0/33 300.1.1.1 10.0.0.0/ ::1/129 ::ffff:10.0.0.0/95 /8 10.0.0.0/8x host.example; do
