@@ -16,12 +16,16 @@ teardown() {
 }
 
 # Starts PROG with --listen on a free loopback port; sets PORT and SPID.
+# Returns once the child that served wait_port's probe is reaped, so that
+# it counts against no limit.
 listen_on() {
 	PORT=$(free_port)
 	"$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3 &
 	SPID=$!
 	BG_PIDS="${BG_PIDS:-} $SPID"
 	wait_port "$PORT"
+	wait_count ' peer=127\.0\.0\.1:' 1
+	wait_children 0 down
 }
 
 # Holds an idle connection open from source $2 (default 127.0.0.1) to port
