@@ -119,7 +119,7 @@ fuzz: fuzz-deps
 	    mkdir -p build/fuzz/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
 	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
-	        -max_len=65536 -rss_limit_mb=1024 \
+	        -max_len=65536 -rss_limit_mb=1024 -timeout=10 \
 	        -artifact_prefix=build/fuzz/$$t- $$(cat fuzz/$$t.args 2>/dev/null) \
 	        -print_final_stats=1 build/fuzz/corpus/$$t fuzz/corpus/$${t#fuzz_} \
 	        2>build/fuzz/$$t.log || { tail -50 build/fuzz/$$t.log; exit 1; }; \

@@ -10,15 +10,18 @@
 #define STR(x) STR_(x)
 #define REGEXMAX 1024
 #define REGEXCOST_MAX 4096
-#define REGEXSTARS_MAX 8
+#define REGEXLOOPS_MAX 8
 
 /*
  * Refuses, before regcomp sees it, a pattern that glibc would take seconds
- * or gigabytes to compile, in every process that compiles it. glibc copies
- * a repeated atom or group once per repetition ("x{2,5}" is five copies,
- * "x+" two, "x*" and "x?" one), so "((a{99}){99}){99}" is a million; and
- * unbounded repetitions stacked on one another ("a***", "((a*)*)*") cost it
- * a power of their depth: 80 of them took 2 s and 160 took 40 s and 680 MB.
+ * or gigabytes to compile, in every process that compiles it (fuzz_conf
+ * found each of these):
+ *  - glibc copies a repeated atom or group once per repetition ("x{2,5}"
+ *    is five copies, "x+" two, "x*" and "x?" one), so "((a{99}){99}){99}"
+ *    is a million copies, and "(a++++...)" doubles with every "+";
+ *  - an unbounded repetition of something that can match the empty string
+ *    ("(a*)*", "a**", "(a|)*", "(^a?)+") costs it time exponential in how
+ *    many the pattern has: 18 took it up to 2 s, 40 over a minute.
  * Also refused: back-references (not ERE, and glibc matches them by
  * backtracking, which a client's host name could make exponential), and a
  * parenthesis without its pair, which would undo the anchoring: "a)|(b"
@@ -29,21 +32,23 @@ pattern_check(const char *p, const char **why)
 {
 	struct {
 		size_t sum;
-		unsigned stars;
+		int head_nul, alt_nul;
 	} outer[REGEXMAX + 1];
 	size_t depth = 0, sum = 0, last = 0, f;
-	unsigned stars = 0, last_stars = 0;	/* deepest in the group; of the last atom */
+	unsigned loops = 0;
+	/* Can match empty: the branch before its last item, the last item, an earlier branch. */
+	int head_nul = 1, last_nul = 1, alt_nul = 0, unbounded;
 	unsigned long m, n;
 	char *e;
-	int unbounded;
 
 	for (; *p; p++) {
 		switch (*p) {
 		case '(':
 			outer[depth].sum = sum;
-			outer[depth++].stars = stars;
+			outer[depth].head_nul = head_nul && last_nul;
+			outer[depth++].alt_nul = alt_nul;
 			sum = last = 0;
-			stars = last_stars = 0;
+			head_nul = last_nul = 1, alt_nul = 0;
 			continue;
 		case ')':
 			if (!depth) {
@@ -51,15 +56,23 @@ pattern_check(const char *p, const char **why)
 				return -1;
 			}
 			last = sum;
-			last_stars = stars;
+			last_nul = alt_nul || (head_nul && last_nul);
 			sum = outer[--depth].sum + last;
-			stars = outer[depth].stars > last_stars ? outer[depth].stars : last_stars;
+			head_nul = outer[depth].head_nul;
+			alt_nul = outer[depth].alt_nul;
 			continue;
 		case '|':
-			last = last_stars = 0;
+			alt_nul = alt_nul || (head_nul && last_nul);
+			head_nul = last_nul = 1;
+			last = 0;
+			continue;
+		case '^': case '$':
+			head_nul = head_nul && last_nul;
+			last = 1, sum++, last_nul = 1;
 			continue;
 		case '*': case '+': case '?':
 			f = *p == '+' ? 2 : 1;
+			m = *p == '+';
 			unbounded = *p != '?';
 			break;
 		case '{':	/* {m}, {m,}, {m,n}, and glibc's {,n} */
@@ -82,6 +95,12 @@ pattern_check(const char *p, const char **why)
 				*why = "back-references are not allowed";
 				return -1;
 			}
+			if (p[1] && strchr("bB<>`'", p[1])) {	/* GNU's zero-width escapes */
+				p++;
+				head_nul = head_nul && last_nul;
+				last = 1, sum++, last_nul = 1;
+				continue;
+			}
 			if (p[1])
 				p++;
 			goto atom;
@@ -102,21 +121,20 @@ pattern_check(const char *p, const char **why)
 			goto atom;
 		default:
 		atom:
-			last = 1, sum++;
-			last_stars = 0;
+			head_nul = head_nul && last_nul;
+			last = 1, sum++, last_nul = 0;
 			continue;
 		}
-		/* A repetition of the last atom or group: f copies of it. */
-		sum += last * (f - 1), last *= f;
-		if (unbounded && ++last_stars > stars)
-			stars = last_stars;
-		if (sum > REGEXCOST_MAX || last > REGEXCOST_MAX) {
-			*why = "its repetitions come to over " STR(REGEXCOST_MAX) " copies of its atoms";
+		/* A repetition of the last item: f copies of it. */
+		if (unbounded && last_nul && ++loops > REGEXLOOPS_MAX) {
+			*why = "over " STR(REGEXLOOPS_MAX) " unbounded repetitions of what can match "
+			    "nothing, as in (a*)*";
 			return -1;
 		}
-		if (stars > REGEXSTARS_MAX) {
-			*why = "unbounded repetitions (*, +, {m,}) nested over " STR(REGEXSTARS_MAX)
-			    " deep";
+		last_nul = last_nul || m == 0;
+		sum += last * (f - 1), last *= f;
+		if (sum > REGEXCOST_MAX || last > REGEXCOST_MAX) {
+			*why = "its repetitions come to over " STR(REGEXCOST_MAX) " copies of its atoms";
 			return -1;
 		}
 	}
