@@ -282,6 +282,9 @@ exit 0"
 	    echo --allow "$(printf '(a*)*%.0s' {1..9})"
 	assert_usage_error "option --allow: bad pattern \"(\\(a\\|\\)\\+){9}\": $loops" \
 	    echo --allow "$(printf '(a|)+%.0s' {1..9})"
+	# "x+" is x x*: four of them make 15 copies of the loop.
+	assert_usage_error "option --allow: bad pattern \"versi\\?\\+{4}\": $loops" \
+	    echo --allow 'versi?++++'
 	assert_usage_error "option --allow: bad pattern \"\\({10}a\\)\\*(\\)\\*){9}\": $loops" \
 	    echo --allow "$(printf '(%.0s' {1..10})a$(printf ')*%.0s' {1..10})"
 	assert_usage_error "option --allow: bad pattern \"\\(\\(a\\{99\\}\\)\\{99\\}\\)\\{99\\}\": $copies" \
