@@ -38,7 +38,7 @@ pattern_check(const char *p, const char **why)
 	/* Atoms, as copies: so far in the group, and in its last item. */
 	size_t depth = 0, sum = 0, last = 0, f;
 	/* Can match empty: the branch before its last item, the last item, an earlier branch. */
-	int head_nul = 1, last_nul = 1, alt_nul = 0, unbounded;
+	int head_nul = 1, last_nul = 1, alt_nul = 0;
 	unsigned long m, n;
 	char *e;
 
@@ -79,11 +79,9 @@ pattern_check(const char *p, const char **why)
 			e = (char *)p + 1;
 			m = *e >= '0' && *e <= '9' ? strtoul(e, &e, 10) : 0;
 			n = m;
-			unbounded = 0;
-			if (*e == ',') {
+			if (*e == ',') {	/* unbounded: m copies and a loop */
 				e++;
-				unbounded = *e < '0' || *e > '9';
-				n = unbounded ? m + 1 : strtoul(e, &e, 10);
+				n = *e >= '0' && *e <= '9' ? strtoul(e, &e, 10) : m + 1;
 			}
 			if (*e != '}' || e == p + 1)
 				goto atom;	/* not an interval: regcomp decides */
