@@ -9,6 +9,7 @@
 #include <paths.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@ static const char *htpasswd_file, *pam_service, *motd_file = "/etc/motd";
 static const char *utmp_file;
 static int satisfy;
 static struct conf_list require_user;
-static unsigned long fail_delay = 2;
+static unsigned long fail_delay = 2, login_timeout = 60;
 static int logged_in;			/* let in by address (satisfy any) or by login */
 
 static const char *const satisfy_choices[] = { "all", "any", NULL };
@@ -48,7 +49,10 @@ static const struct conf_opt options[] = {
 	    .help = "only this user may log in (repeatable; default any valid user)" },
 	{ .name = "fail-delay", .type = CONF_UINT,
 	    .dest = &fail_delay, .max = 60, .arg = "SECS",
-	    .help = "wait before answering a failed login (default 2)" },
+	    .help = "answer a failed login SECS after the password, whatever the user (default 2)" },
+	{ .name = "login-timeout", .type = CONF_UINT,
+	    .dest = &login_timeout, .max = 3600, .arg = "SECS",
+	    .help = "time from connection to login, all prompts together; 0 none (default 60)" },
 	{ .name = "motd", .type = CONF_STR,
 	    .dest = &motd_file, .arg = "FILE",
 	    .help = "file the motd command sends (default /etc/motd)" },
@@ -73,12 +77,23 @@ configure(struct conn *c)
 		    "required");
 		return EXIT_USAGE;
 	}
+	/*
+	 * A password is typed into this process: no core file, and no
+	 * /proc/PID/mem or ptrace for other processes of the same user.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: unable to make the process non-dumpable: %s",
+		    strerror(errno));
+		return EXIT_TEMP;
+	}
 	return EXIT_SERVED;
 }
 
+/* The pre-authentication phase, from the connection's start, is bounded as a whole. */
 static enum conn_verdict
 pre_connection(struct conn *c)
 {
+	io_deadline(IO_LOGIN, &c->start, (unsigned)login_timeout);
 	if (satisfy == SATISFY_ANY) {
 		logged_in = c->access == ACL_ALLOW;
 		return CONN_ACCEPT;
@@ -123,18 +138,28 @@ read_answer(struct io *io, char *buf, size_t cap, size_t *outlen)
 	return AUTH_ANSWER_OK;
 }
 
+/* One login: the connection, and when the client last answered a prompt. */
+struct attempt {
+	struct conn *c;
+	struct timespec answered;
+};
+
 static enum auth_answer
 converse(void *ctx, enum auth_msg kind, const char *msg, char *ans, size_t cap, size_t *len)
 {
-	struct io *io = &((struct conn *)ctx)->io;
+	struct attempt *at = ctx;
+	struct io *io = &at->c->io;
 	size_t n = strlen(msg);
+	enum auth_answer r;
 
 	if (io_write(io, msg, n) < 0)
 		return AUTH_ANSWER_GONE;
 	if (kind == AUTH_MSG_INFO || kind == AUTH_MSG_ERROR)
 		return (n && msg[n - 1] == '\n') || io_puts(io, "\n") == 0 ? AUTH_ANSWER_OK
 		    : AUTH_ANSWER_GONE;
-	return read_answer(io, ans, cap, len);
+	r = read_answer(io, ans, cap, len);
+	clock_gettime(CLOCK_MONOTONIC, &at->answered);
+	return r;
 }
 
 static void
@@ -144,12 +169,27 @@ note(void *ctx, const char *msg)
 	log_msg(LOG_LVL_WARNING, "%s", msg);
 }
 
+/*
+ * OpenSSH's ensure_minimum_time_since(): a failed login is answered secs
+ * after the client's last answer, however long the check took, so the
+ * reply's time tells nothing of the user or its hash. A check that took
+ * longer (a hash costlier than --fail-delay) is padded to the next doubling.
+ */
 static void
-pause_secs(unsigned long secs)
+pad_since(const struct timespec *since, unsigned long secs)
 {
-	struct timespec t = { .tv_sec = (time_t)secs, .tv_nsec = 0 };
+	struct timespec now, until;
+	double elapsed, want = (double)secs;
 
-	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+	if (!secs)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - since->tv_sec) + (now.tv_nsec - since->tv_nsec) / 1e9;
+	while (want <= elapsed)
+		want *= 2;
+	until.tv_sec = since->tv_sec + (time_t)want;
+	until.tv_nsec = since->tv_nsec;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
 		;
 }
 
@@ -168,8 +208,8 @@ required(const char *user)
 static int
 abandoned(struct conn *c, const char *where)
 {
-	c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION ? "login timeout"
-	    : "login abandoned";
+	c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION || c->io.end == IO_LOGIN
+	    ? "login timeout" : "login abandoned";
 	if (c->io.end == IO_EOF || c->io.end == IO_OK)
 		io_puts(&c->io, DENIED);
 	log_msg(LOG_LVL_NOTICE, "login abandoned by %s (user %s) at %s: %s", peer_str(&c->peer),
@@ -188,7 +228,8 @@ login(struct conn *c)
 	};
 	const struct auth a = { htpasswd_file ? AUTH_HTPASSWD : AUTH_PAM,
 	    htpasswd_file ? htpasswd_file : pam_service };
-	const struct auth_conv conv = { converse, note, c };
+	struct attempt at = { .c = c };
+	const struct auth_conv conv = { converse, note, &at };
 	static struct auth_login lg;
 	char user[AUTH_USER_MAX + 1], esc[LOG_ESCBUF];
 	size_t ulen = 0;
@@ -199,6 +240,7 @@ login(struct conn *c)
 	if (io_puts(&c->io, "Login: ") < 0)
 		return abandoned(c, "the Login: prompt");
 	ans = read_answer(&c->io, user, sizeof user, &ulen);
+	clock_gettime(CLOCK_MONOTONIC, &at.answered);
 	if (ans == AUTH_ANSWER_GONE)
 		return abandoned(c, "the Login: prompt");
 	conn_set_user(c, user, ans == AUTH_ANSWER_LONG ? 0 : ulen);
@@ -211,6 +253,8 @@ login(struct conn *c)
 	explicit_bzero(user, sizeof user);
 	if (r == AUTH_ABORTED)
 		return abandoned(c, "a password prompt");
+	/* The verdict is in: the login deadline no longer applies to its answer. */
+	io_deadline(IO_LOGIN, &c->start, 0);
 	if (r == AUTH_OK && !required(lg.user_final)) {
 		r = AUTH_DENIED;
 		snprintf(lg.why, sizeof lg.why, "not a --require-user");
@@ -221,7 +265,7 @@ login(struct conn *c)
 		return -1;
 	}
 	if (ans == AUTH_ANSWER_LONG)
-		snprintf(c->user, sizeof c->user, "%s", "(over 256 bytes)");
+		snprintf(c->user, sizeof c->user, "%s", "(too-long)");
 	if (r == AUTH_UNAVAIL) {
 		status = EXIT_TEMP;
 		log_msg(LOG_LVL_ERR, "login refused for user %s from %s: %s",
@@ -236,7 +280,7 @@ login(struct conn *c)
 	if (r < (int)(sizeof refusal / sizeof refusal[0]) && refusal[r])
 		io_puts(&c->io, refusal[r]);
 	io_flush(&c->io);
-	pause_secs(fail_delay);
+	pad_since(&at.answered, fail_delay);
 	io_puts(&c->io, DENIED);
 	return status;
 }

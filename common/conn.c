@@ -247,7 +247,7 @@ activation(int *fd, int *lfds, size_t *nl)
 void
 conn_set_user(struct conn *c, const char *user, size_t len)
 {
-	log_escape(c->user, user, len);
+	log_escape_field(c->user, user, len);
 }
 
 /* A client that leaves, resets or idles out ends the session normally. */
@@ -360,10 +360,9 @@ proxy_stage(struct conn *c)
 	if (st != PROXY_OK) {
 		const char *why = st == PROXY_IOERR ? strerror(errno) : NULL;
 
-		log_escape(esc, buf, got < 32 ? got : 32);
-		snprintf(c->rule, ACL_RULEMAX, "proxy: %s%s%.48s%s%.96s%s", proxy_status_name(st),
-		    why ? ": " : "", why ? why : "", got ? " \"" : "", got ? esc : "",
-		    got ? "\"" : "");
+		log_escape_field(esc, buf, got < 32 ? got : 32);
+		snprintf(c->rule, ACL_RULEMAX, "proxy: %s%s%.48s%s%.96s", proxy_status_name(st),
+		    why ? ": " : "", why ? why : "", got ? ", got " : "", got ? esc : "");
 		return st == PROXY_TIMEOUT ? EXIT_REFUSED : st == PROXY_IOERR ? EXIT_TEMP : EXIT_USAGE;
 	}
 	c->peer.proxied = 1;
@@ -428,6 +427,9 @@ serve_connection(struct conn *c)
 	int status;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	/* The session timer runs from here: the PROXY header and lookups are under it. */
+	io_signals();
+	io_deadline(IO_SESSION, &c->start, (unsigned)settings.session_timeout);
 	/* An upstream inetkit wrapper that took the header exported who it named. */
 	if (settings.proxy_protocol && !getenv("INETKIT_PROXIED")) {
 		status = proxy_stage(c);
@@ -468,7 +470,6 @@ serve_connection(struct conn *c)
 		log_msg(LOG_LVL_ERR, "fatal: more than %d filters", FILTER_MAX);
 		return EXIT_USAGE;
 	}
-	io_signals((unsigned)settings.session_timeout);
 	status = svc->process_connection(c);
 	if (io_close(&c->io) < 0 && status == EXIT_SERVED)
 		status = conn_end_status(c);

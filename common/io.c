@@ -16,24 +16,66 @@
 #define LINGER_MS 1000
 #define LINGER_BYTES (256 * 1024)
 
-/* Why the session must stop, set by a signal: IO_SESSION or IO_TERM, else 0. */
+/* Why the session must stop, set by a signal: IO_SESSION, IO_LOGIN or IO_TERM, else 0. */
 static volatile sig_atomic_t stopped;
+
+/*
+ * The session's deadlines, in CLOCK_MONOTONIC seconds (0: none): the
+ * session timeout and a login deadline (cmdserver's --login-timeout). One
+ * alarm is armed for the nearer; when it rings, the handler ends the
+ * session with the reason whose time has come, or re-arms for the other.
+ */
+static volatile time_t deadline_session, deadline_login;
+
+static time_t
+mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);	/* async-signal-safe */
+	return t.tv_sec;
+}
+
+static void
+arm(time_t now)
+{
+	time_t next = 0;
+
+	if (deadline_session && (!next || deadline_session < next))
+		next = deadline_session;
+	if (deadline_login && (!next || deadline_login < next))
+		next = deadline_login;
+	alarm(next ? (unsigned)(next > now ? next - now : 1) : 0);
+}
 
 static void
 on_signal(int sig)
 {
-	if (!stopped)
-		stopped = sig == SIGALRM ? IO_SESSION : IO_TERM;
+	time_t now;
+
+	if (stopped)
+		return;
+	if (sig != SIGALRM) {
+		stopped = IO_TERM;
+		return;
+	}
+	now = mono_now();
+	if (deadline_login && deadline_login <= now)
+		stopped = IO_LOGIN;
+	else if (deadline_session && deadline_session <= now)
+		stopped = IO_SESSION;
+	else
+		arm(now);
 }
 
 /*
- * The session's signals: the session timeout is one alarm for the whole
- * process, and SIGTERM (a service being stopped) ends the session the same
- * way, so it still gets its log record. The handlers have no SA_RESTART: a
- * blocked read or write returns EINTR and sees the flag.
+ * The session's signals: SIGTERM (a service being stopped) ends the
+ * session like a timeout, so it still gets its log record. The handlers
+ * have no SA_RESTART: a blocked read or write returns EINTR and sees the
+ * flag.
  */
 void
-io_signals(unsigned session_timeout)
+io_signals(void)
 {
 	struct sigaction sa;
 
@@ -41,10 +83,31 @@ io_signals(unsigned session_timeout)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
-	if (!session_timeout)
-		return;
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(session_timeout);
+}
+
+/*
+ * Sets (secs > 0) or clears (secs 0) the deadline why (IO_SESSION or
+ * IO_LOGIN) at secs after base, a CLOCK_MONOTONIC time. A deadline already
+ * past ends the session at the next read or write.
+ */
+void
+io_deadline(enum io_end why, const struct timespec *base, unsigned secs)
+{
+	sigset_t block, orig;
+	time_t now = mono_now(), at = secs ? base->tv_sec + (time_t)secs : 0;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	if (why == IO_LOGIN)
+		deadline_login = at;
+	else
+		deadline_session = at;
+	if (at && at <= now && !stopped)
+		stopped = why;
+	arm(now);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 
 static int
@@ -433,7 +496,7 @@ const char *
 io_end_name(enum io_end e)
 {
 	static const char *const names[] = { "ok", "eof", "idle timeout", "session timeout",
-	    "reset", "terminated", "error" };
+	    "reset", "terminated", "error", "login timeout" };
 
 	return names[e];
 }

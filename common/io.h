@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "filter.h"
 
@@ -25,6 +26,7 @@ enum io_end {
 	IO_RESET,		/* connection reset or broken pipe: a normal end */
 	IO_TERM,		/* SIGTERM: the service is being stopped */
 	IO_ERROR,		/* any other failure; errno is kept in io->err */
+	IO_LOGIN,		/* a login deadline (io_deadline) passed */
 };
 
 /* What io_getline() returns. */
@@ -51,7 +53,8 @@ struct io {
 
 int io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout);
 void io_free(struct io *io);
-void io_signals(unsigned session_timeout);
+void io_signals(void);
+void io_deadline(enum io_end why, const struct timespec *base, unsigned secs);
 int io_fill(struct io *io);
 ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);

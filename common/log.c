@@ -141,18 +141,20 @@ log_sink_name(enum log_sink s)
 }
 
 /*
- * %XX for control bytes, DEL, non-ASCII and '%' itself, into out[cap]
- * (cap >= 4); "..." ends it if s did not fit whole.
+ * %XX for control bytes, DEL, non-ASCII and '%' itself, and with field set
+ * also for the bytes that delimit a record's fields (space, '"', '\'', '='
+ * and '\\'), into out[cap] (cap >= 4); "..." ends it if s did not fit whole.
  */
-const char *
-log_escape_to(char *out, size_t cap, const char *s, size_t len)
+static const char *
+escape(char *out, size_t cap, const char *s, size_t len, int field)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i, o = 0;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		int esc = c < 0x20 || c >= 0x7f || c == '%';
+		int esc = c < 0x20 || c >= 0x7f || c == '%'
+		    || (field && (c == ' ' || c == '"' || c == '\'' || c == '=' || c == '\\'));
 
 		if (o + (esc ? 3 : 1) + 4 > cap)
 			break;	/* room is kept for "..." and the NUL */
@@ -172,14 +174,37 @@ log_escape_to(char *out, size_t cap, const char *s, size_t len)
 	return out;
 }
 
+const char *
+log_escape_to(char *out, size_t cap, const char *s, size_t len)
+{
+	return escape(out, cap, s, len, 0);
+}
+
+static const char *
+escape_capped(char out[LOG_ESCBUF], const char *s, size_t len, int field)
+{
+	escape(out, LOG_ESCBUF, s, len < LOG_ESCMAX ? len : LOG_ESCMAX, field);
+	if (len > LOG_ESCMAX)
+		strcat(out, "...");
+	return out;
+}
+
 /* As log_escape_to, of at most LOG_ESCMAX bytes of s. */
 const char *
 log_escape(char out[LOG_ESCBUF], const char *s, size_t len)
 {
-	log_escape_to(out, LOG_ESCBUF, s, len < LOG_ESCMAX ? len : LOG_ESCMAX);
-	if (len > LOG_ESCMAX)
-		strcat(out, "...");
-	return out;
+	return escape_capped(out, s, len, 0);
+}
+
+/*
+ * A client's bytes as one field value of a record (user=, a header's
+ * bytes): no space, quote, '=' or backslash is left, so a value cannot end
+ * its field early or plant another ("x from 10.9.9.9 status=0").
+ */
+const char *
+log_escape_field(char out[LOG_ESCBUF], const char *s, size_t len)
+{
+	return escape_capped(out, s, len, 1);
 }
 
 static void

@@ -28,6 +28,7 @@ void log_fields(int level, const struct log_field *f, size_t n, const char *fmt,
 	__attribute__((format(printf, 4, 5)));
 const char *log_escape(char out[LOG_ESCBUF], const char *s, size_t len);
 const char *log_escape_to(char *out, size_t cap, const char *s, size_t len);
+const char *log_escape_field(char out[LOG_ESCBUF], const char *s, size_t len);
 enum log_sink log_current_sink(void);
 const char *log_sink_name(enum log_sink s);
 
