@@ -24,13 +24,14 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 # time of a dynamic one (README "Start-up cost"). SANITIZE=1 builds everything
 # dynamically with ASan and UBSan instead.
 STATIC_LDFLAGS = -static-pie
+# BUILD (the output folder) may be set, to keep two builds apart.
 ifeq ($(SANITIZE),1)
-BUILD    = build/san
+BUILD   ?= build/san
 ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 STATIC_LDFLAGS = -pie
 else
-BUILD    = build
+BUILD   ?= build
 endif
 
 LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c \

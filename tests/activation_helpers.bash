@@ -4,9 +4,10 @@
 
 # make's own build variables for the build under test (BUILD=build/san is SANITIZE=1).
 make_vars() {
-	if [ "$BUILD" = build/san ]; then
-		echo SANITIZE=1
-	fi
+	echo "BUILD=$BUILD"
+	case $BUILD in
+	*/san) echo SANITIZE=1 ;;
+	esac
 }
 
 # Installs programs, man pages, units and xinetd entries as `make install
