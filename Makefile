@@ -36,7 +36,7 @@ endif
 
 LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c \
             common/die.c common/filter.c common/io.c common/log.c common/peer.c \
-            common/proxy.c common/serve.c
+            common/proxy.c common/serve.c common/srctab.c
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
 PROGS     = echo lcecho
 # Each later program brings its own rules in mk/<prog>.mk (PROGS += ..., its link line).

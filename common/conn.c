@@ -26,13 +26,19 @@ static struct conn_settings settings = {
 		.max_connections = 64,
 		.max_per_source = 16,
 		.max_per_netblock = 32,
+		.drain_timeout = 10,
+	},
+	.limits = {
+		.prefix4 = 24,
+		.prefix6 = 64,
 		.penalty = 1,
 		.penalty_max = 300,
-		.drain_timeout = 10,
+		.penalty_after = 1,
 	},
 };
 
 static struct cidr trusted[CONF_LIST_MAX];
+static struct srctab table;		/* .map NULL: no table of sources */
 
 static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 static const char *const on_error_choices[] = { "deny", "allow", NULL };
@@ -57,6 +63,66 @@ check_log(const char *v, char *err, size_t len)
 	snprintf(err, len, "\"%.64s\" is not syslog, journal, stderr or an absolute file path",
 	    v);
 	return -1;
+}
+
+/* "N/SECS": N connections per SECS seconds. */
+static int
+set_rate(void *dest, const char *v, char *err, size_t len)
+{
+	struct srctab_rate *r = dest;
+	const char *slash = strchr(v, '/');
+	char n[16];
+
+	if (slash && (size_t)(slash - v) < sizeof n) {
+		memcpy(n, v, (size_t)(slash - v));
+		n[slash - v] = '\0';
+		if (conf_uint(n, 1, 1000000, &r->n) == 0 && conf_uint(slash + 1, 1, 86400, &r->secs) == 0)
+			return 0;
+	}
+	snprintf(err, len, "\"%.64s\" is not N/SECS (1 to 1000000 connections per 1 to 86400 "
+	    "seconds)", v);
+	return -1;
+}
+
+/* A message's text, with the C escapes \r \n \t \\ and \xHH. */
+static int
+set_msg(void *dest, const char *v, char *err, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct conn_msg *m = dest;
+	const char *h1, *h2;
+
+	m->len = 0;
+	for (; *v; v++) {
+		char ch = *v;
+
+		if (ch == '\\') {
+			switch (*++v) {
+			case 'r': ch = '\r'; break;
+			case 'n': ch = '\n'; break;
+			case 't': ch = '\t'; break;
+			case '\\': ch = '\\'; break;
+			case 'x':
+				if (!v[1] || !v[2] || !(h1 = strchr(hex, v[1] | 0x20))
+				    || !(h2 = strchr(hex, v[2] | 0x20))) {
+					snprintf(err, len, "\\x takes two hex digits");
+					return -1;
+				}
+				ch = (char)((h1 - hex) << 4 | (h2 - hex));
+				v += 2;
+				break;
+			default:
+				snprintf(err, len, "unknown escape (\\r \\n \\t \\\\ \\xHH)");
+				return -1;
+			}
+		}
+		if (m->len == CONN_MSG_MAX) {
+			snprintf(err, len, "longer than %d bytes", CONN_MSG_MAX);
+			return -1;
+		}
+		m->s[m->len++] = ch;
+	}
+	return 0;
 }
 
 static const struct conf_opt common_opts[] = {
@@ -130,13 +196,38 @@ static const struct conf_opt common_opts[] = {
 	{ .name = "max-per-netblock", .type = CONF_UINT,
 	    .dest = &settings.serve.max_per_netblock, .max = SERVE_CONN_MAX, .arg = "N",
 	    .help = "accept loop: from one /24 or /64; 0 no limit (default 32)" },
+	{ .name = "netblock-ipv4", .type = CONF_UINT,
+	    .dest = &settings.limits.prefix4, .min = 8, .max = 32, .arg = "BITS",
+	    .help = "an IPv4 netblock, for the netblock limits, is a /BITS (default 24)" },
+	{ .name = "netblock-ipv6", .type = CONF_UINT,
+	    .dest = &settings.limits.prefix6, .min = 16, .max = 128, .arg = "BITS",
+	    .help = "an IPv6 netblock is a /BITS (default 64)" },
+	{ .name = "state-dir", .type = CONF_STR,
+	    .dest = &settings.state_dir, .arg = "DIR",
+	    .help = "keep the table of sources (rates, penalties) in DIR, shared by every process" },
+	{ .name = "max-rate", .type = CONF_FUNC,
+	    .dest = &settings.limits.source, .set = set_rate, .arg = "N/SECS",
+	    .help = "at most N connections per SECS seconds from one address (default none)" },
+	{ .name = "max-netblock-rate", .type = CONF_FUNC,
+	    .dest = &settings.limits.netblock, .set = set_rate, .arg = "N/SECS",
+	    .help = "at most N connections per SECS seconds from one netblock (default none)" },
 	{ .name = "penalty", .type = CONF_UINT,
-	    .dest = &settings.serve.penalty, .max = 3600, .arg = "SECS",
-	    .help = "accept loop: refuse a source SECS after a refusal, doubling; 0 off (default 1)"
+	    .dest = &settings.limits.penalty, .max = 3600, .arg = "SECS",
+	    .help = "refuse a source SECS after refusals or failed logins, doubling; 0 off (default 1)"
 	    },
 	{ .name = "penalty-max", .type = CONF_UINT,
-	    .dest = &settings.serve.penalty_max, .min = 1, .max = 86400, .arg = "SECS",
-	    .help = "accept loop: the longest penalty (default 300)" },
+	    .dest = &settings.limits.penalty_max, .min = 1, .max = 86400, .arg = "SECS",
+	    .help = "the longest penalty (default 300)" },
+	{ .name = "penalty-after", .type = CONF_UINT,
+	    .dest = &settings.limits.penalty_after, .min = 1, .max = 1000, .arg = "N",
+	    .help = "refusals of a source before its first penalty (default 1)" },
+	{ .name = "refusal-message", .type = CONF_FUNC,
+	    .dest = &settings.refusal_msg, .set = set_msg, .arg = "TEXT",
+	    .help = "send TEXT to a client refused by rules, limits or the block list (default none)"
+	    },
+	{ .name = "timeout-message", .type = CONF_FUNC,
+	    .dest = &settings.timeout_msg, .set = set_msg, .arg = "TEXT",
+	    .help = "send TEXT to a client whose session timed out (default none)" },
 	{ .name = "drain-timeout", .type = CONF_UINT,
 	    .dest = &settings.serve.drain_timeout, .max = 3600, .arg = "SECS",
 	    .help = "accept loop: after SIGTERM, time left to running sessions (default 10)" },
@@ -356,6 +447,8 @@ proxy_stage(struct conn *c)
 		snprintf(c->rule, ACL_RULEMAX, "proxy: peer is not a --trusted-proxy");
 		return EXIT_REFUSED;
 	}
+	/* Until the header names a client, the peer is the proxy: never limited or penalized. */
+	c->trusted_peer = 1;
 	st = proxy_read(c->conn_fd, buf, (unsigned)settings.proxy_timeout * 1000, &h, &got);
 	if (st != PROXY_OK) {
 		const char *why = st == PROXY_IOERR ? strerror(errno) : NULL;
@@ -366,8 +459,10 @@ proxy_stage(struct conn *c)
 		return st == PROXY_TIMEOUT ? EXIT_REFUSED : st == PROXY_IOERR ? EXIT_TEMP : EXIT_USAGE;
 	}
 	c->peer.proxied = 1;
-	if (!h.local)
+	if (!h.local) {
 		peer_set_proxy(&c->peer, &h.src, h.sport, &h.dst, h.dport);
+		c->trusted_peer = 0;
+	}
 	return EXIT_SERVED;
 }
 
@@ -417,6 +512,154 @@ push_filters(struct filter_chain *ch, const struct filter *const *f)
 }
 
 /*
+ * The seed's rule: always set the socket to blocking mode. A parent that
+ * hands over an O_NONBLOCK socket (systemd NonBlocking=yes) would
+ * otherwise end the session at its first read, as an idle timeout.
+ */
+static void
+set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/*
+ * A message to a client the session is over for: sent at once or not at
+ * all (never waiting on a client that reads nothing), counted in the record.
+ */
+static void
+send_now(struct conn *c, const struct conn_msg *m)
+{
+	int fd = c->conn_fd == 0 ? 1 : c->conn_fd;
+	ssize_t n;
+
+	if (!m->len)
+		return;
+	n = send(fd, m->s, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0 && errno == ENOTSOCK) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+			n = write(fd, m->s, m->len);
+			(void)fcntl(fd, F_SETFL, fl);
+		}
+	}
+	if (n > 0)
+		c->io.bytes_out += (uint64_t)n;
+}
+
+/*
+ * The limits on the client itself, once it is known (after the PROXY
+ * header): in the accept loop behind a proxy, what the listener counts;
+ * then the table of sources (penalties, rates), unless the listener
+ * already consulted it. Returns EXIT_SERVED to go on, or EXIT_REFUSED with
+ * c->rule saying which limit.
+ */
+static int
+limit_stage(struct conn *c)
+{
+	const struct addr *a = &c->peer.remote;
+	struct srctab_note note;
+	enum srctab_verdict v;
+	const char *why;
+	char net[ADDR_STRMAX + 5];
+
+	if (!c->peer.has_remote || c->trusted_peer)
+		return EXIT_SERVED;
+	if (c->sc && c->sc->report >= 0) {
+		switch (serve_report(c->sc, a, &why)) {
+		case 1:
+			snprintf(c->rule, ACL_RULEMAX, "%s", why);
+			c->limited = 1;
+			return EXIT_REFUSED;
+		case -1:
+			log_msg(LOG_LVL_WARNING, "the listener did not answer the report of %s: "
+			    "serving it", c->peer.remote_ip);
+			break;
+		}
+	}
+	if (!table.map || (c->sc && c->sc->admitted))
+		return EXIT_SERVED;
+	v = srctab_admit(&table, a, &settings.limits, srctab_now(), &note);
+	serve_table_note(&note);
+	switch (v) {
+	case SRCTAB_PASS:
+		return EXIT_SERVED;
+	case SRCTAB_BUSY:
+		log_msg(LOG_LVL_WARNING, "table of sources busy: serving %s without its limits",
+		    c->peer.remote_ip);
+		return EXIT_SERVED;
+	case SRCTAB_PENALIZED:
+		snprintf(c->rule, ACL_RULEMAX, "penalized (%lus more)", note.secs);
+		break;
+	case SRCTAB_RATE_SOURCE:
+		snprintf(c->rule, ACL_RULEMAX, "max-rate %lu/%lus", settings.limits.source.n,
+		    settings.limits.source.secs);
+		break;
+	case SRCTAB_RATE_NETBLOCK:
+		serve_netblock_str(net, a, (unsigned)(a->family == AF_INET ? settings.limits.prefix4
+		    : settings.limits.prefix6));
+		snprintf(c->rule, ACL_RULEMAX, "max-netblock-rate %lu/%lus for %s",
+		    settings.limits.netblock.n, settings.limits.netblock.secs, net);
+		break;
+	}
+	c->limited = 1;
+	return EXIT_REFUSED;
+}
+
+/*
+ * A connection that ended refused (a rule, the block list, a failed
+ * login) counts against its source. Refusals by a limit do not: they are
+ * the penalty at work. A trusted proxy is never penalized itself.
+ */
+static void
+penalize(struct conn *c)
+{
+	struct srctab_note note;
+	enum srctab_verdict v;
+
+	if (!table.map || c->limited || c->trusted_peer || !c->peer.has_remote)
+		return;
+	v = srctab_refused(&table, &c->peer.remote, &settings.limits, c->started_ms,
+	    srctab_now(), &note);
+	serve_table_note(&note);
+	if (v == SRCTAB_PENALIZED)
+		log_msg(LOG_LVL_NOTICE, "penalized %s for %lus after %lu refusal%s",
+		    c->peer.remote_ip, note.secs, note.refusals, note.refusals > 1 ? "s" : "");
+	else if (v == SRCTAB_BUSY)
+		log_msg(LOG_LVL_WARNING, "table of sources busy: %s not penalized",
+		    c->peer.remote_ip);
+}
+
+/* Every connection ends here: its penalty, if any, then its one record. */
+static int
+finish(struct conn *c, int status)
+{
+	if (status == EXIT_REFUSED)
+		penalize(c);
+	log_record(c, status);
+	return status;
+}
+
+/* Refused before the session began: the refusal message, if one is set. */
+static int
+refuse_early(struct conn *c, int status)
+{
+	c->verdict = "refused";
+	if (status == EXIT_REFUSED)
+		send_now(c, &settings.refusal_msg);
+	return finish(c, status);
+}
+
+static int
+timed_out(const struct io *io)
+{
+	return io->end == IO_IDLE || io->end == IO_SESSION || io->end == IO_LOGIN;
+}
+
+/*
  * One connection, from "who is it" to the log record; conn_main runs it
  * once, or the accept loop once in every child.
  */
@@ -427,29 +670,32 @@ serve_connection(struct conn *c)
 	int status;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	c->started_ms = srctab_now();
 	/* The session timer runs from here: the PROXY header and lookups are under it. */
 	io_signals();
 	io_deadline(IO_SESSION, &c->start, (unsigned)settings.session_timeout);
+	set_blocking(c->conn_fd);
+	if (c->conn_fd == 0)
+		set_blocking(1);
 	/* An upstream inetkit wrapper that took the header exported who it named. */
 	if (settings.proxy_protocol && !getenv("INETKIT_PROXIED")) {
+		/* Nothing is sent in place of a header: the stream is not the client's yet. */
 		status = proxy_stage(c);
 		if (status != EXIT_SERVED) {
 			c->verdict = "refused";
-			log_record(c, status);
-			return status;
+			return finish(c, status);
 		}
 	} else if (peer_identify(&c->peer, c->conn_fd) < 0) {
 		log_msg(LOG_LVL_ERR, "unable to identify the client: %s", strerror(errno));
 		return EXIT_TEMP;
 	}
+	if ((status = limit_stage(c)) != EXIT_SERVED)
+		return refuse_early(c, status);
 	if (settings.reverse_lookups != REV_NO)
 		peer_lookup_host(&c->peer, settings.reverse_lookups == REV_DOUBLE);
 	c->access = acl_check(&c->acl, &c->peer, c->rule);
-	if (settings.block_list && !acl_refused(c->access) && block_stage(c) < 0) {
-		c->verdict = "refused";
-		log_record(c, EXIT_REFUSED);
-		return EXIT_REFUSED;
-	}
+	if (settings.block_list && !acl_refused(c->access) && block_stage(c) < 0)
+		return refuse_early(c, EXIT_REFUSED);
 	if (io_init(&c->io, c->conn_fd, c->conn_fd == 0 ? 1 : c->conn_fd, settings.max_line,
 	    (unsigned)settings.idle_timeout) < 0) {
 		log_msg(LOG_LVL_ERR, "unable to set up the connection: %s", strerror(errno));
@@ -458,12 +704,12 @@ serve_connection(struct conn *c)
 	if ((svc->pre_connection ? svc->pre_connection : default_pre_connection)(c)
 	    == CONN_REFUSE) {
 		c->verdict = "refused";
-		if (svc->refusal) {
+		if (settings.refusal_msg.len)
+			io_write(&c->io, settings.refusal_msg.s, settings.refusal_msg.len);
+		else if (svc->refusal)
 			io_puts(&c->io, svc->refusal);
-			io_close(&c->io);
-		}
-		log_record(c, EXIT_REFUSED);
-		return EXIT_REFUSED;
+		io_close(&c->io);
+		return finish(c, EXIT_REFUSED);
 	}
 	if (push_filters(&c->io.ofilters, svc->output_filters) < 0
 	    || push_filters(&c->io.ifilters, svc->input_filters) < 0) {
@@ -471,19 +717,86 @@ serve_connection(struct conn *c)
 		return EXIT_USAGE;
 	}
 	status = svc->process_connection(c);
+	if (timed_out(&c->io))
+		send_now(c, &settings.timeout_msg);
 	if (io_close(&c->io) < 0 && status == EXIT_SERVED)
 		status = conn_end_status(c);
-	log_record(c, status);
-	return status;
+	return finish(c, status);
 }
 
 static int
-serve_child(int fd, void *arg)
+serve_child(const struct serve_conn *sc, void *arg)
 {
 	struct conn *c = arg;
 
-	c->conn_fd = fd;
+	c->conn_fd = sc->fd;
+	c->sc = sc;
 	return serve_connection(c);
+}
+
+/*
+ * What the accept loop must not take from its own environment: a client
+ * identity meant for one connection (UCSPI, systemd's REMOTE_*, an
+ * upstream wrapper's INETKIT_PROXIED) would otherwise be every client's.
+ */
+static void
+scrub_identity(void)
+{
+	static const char *const vars[] = { "PROTO", "TCPREMOTEIP", "TCPREMOTEPORT",
+	    "TCPLOCALIP", "TCPLOCALPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPLOCALHOST",
+	    "TCP6REMOTEIP", "TCP6REMOTEPORT", "TCP6LOCALIP", "TCP6LOCALPORT", "TCP6REMOTEHOST",
+	    "TCP6REMOTEINFO", "TCP6LOCALHOST", "REMOTE_ADDR", "REMOTE_PORT", "REMOTE_HOST",
+	    "INETKIT_PROXIED" };
+	const char *proto = getenv("PROTO");
+	char name[32];
+	size_t i;
+
+	if (proto && strlen(proto) <= 8) {
+		snprintf(name, sizeof name, "%sREMOTEIP", proto);
+		unsetenv(name);
+	}
+	for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		unsetenv(vars[i]);
+}
+
+/*
+ * The table of sources: a file in --state-dir, which every process of the
+ * service opens; in the accept loop without one, memory the children
+ * inherit. Without either, a per-connection process has no rates to keep.
+ */
+static int
+table_open(const struct service *svc, int accept_loop)
+{
+	char path[4096], err[4400];
+
+	if (settings.state_dir) {
+		if ((size_t)snprintf(path, sizeof path, "%s/inetkit-%s.sources", settings.state_dir,
+		    svc->name) >= sizeof path) {
+			log_msg(LOG_LVL_ERR, "fatal: option --state-dir: path too long");
+			return EXIT_USAGE;
+		}
+		if (srctab_open(&table, path, err, sizeof err) == 0)
+			return EXIT_SERVED;
+		if (accept_loop) {
+			log_msg(LOG_LVL_ERR, "fatal: table of sources: %s", err);
+			return EXIT_TEMP;
+		}
+		log_msg(LOG_LVL_ERR, "table of sources: %s; serving without rates or penalties",
+		    err);
+		return EXIT_SERVED;
+	}
+	if (accept_loop) {
+		if (srctab_anon(&table, err, sizeof err) == 0)
+			return EXIT_SERVED;
+		log_msg(LOG_LVL_ERR, "fatal: %s", err);
+		return EXIT_TEMP;
+	}
+	if (settings.limits.source.n || settings.limits.netblock.n) {
+		log_msg(LOG_LVL_ERR, "fatal: --max-rate and --max-netblock-rate need --state-dir "
+		    "when every connection is a process of its own (or the accept loop)");
+		return EXIT_USAGE;
+	}
+	return EXIT_SERVED;
 }
 
 int
@@ -539,8 +852,16 @@ conn_main(const struct service *svc, int argc, char **argv)
 		return r;
 	if ((r = activation(&c.conn_fd, lfds, &nl)) != 0)
 		return r < 0 ? EXIT_USAGE : r;
+	if ((r = table_open(svc, nl > 0)) != EXIT_SERVED)
+		return r;
 	if (nl == 0)
 		return serve_connection(&c);
+	scrub_identity();
+	settings.serve.proxied = settings.proxy_protocol;
+	settings.serve.tab = table.map ? &table : NULL;
+	settings.serve.lim = &settings.limits;
+	settings.serve.refusal = settings.refusal_msg.s;
+	settings.serve.refusal_len = settings.refusal_msg.len;
 	log_msg(LOG_LVL_INFO, "accepting on %zu socket%s, at most %lu connections at once", nl,
 	    nl > 1 ? "s" : "", settings.serve.max_connections);
 	if (serve_loop(lfds, nl, &settings.serve, serve_child, &c) < 0) {

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "peer.h"
 #include "serve.h"
+#include "srctab.h"
 
 /*
  * The connection cycle (DESIGN.md): configure, identify the client, run the
@@ -32,6 +33,14 @@ enum conn_verdict { CONN_ACCEPT, CONN_REFUSE };
 
 enum rev_lookup { REV_NO, REV_YES, REV_DOUBLE };
 
+#define CONN_MSG_MAX 256		/* bytes of --refusal-message, --timeout-message */
+
+/* A message option's bytes, C escapes decoded. */
+struct conn_msg {
+	size_t len;
+	char s[CONN_MSG_MAX];
+};
+
 /* The options every program has (inetkit.conf(5)). */
 struct conn_settings {
 	const char *conf_file;
@@ -47,6 +56,9 @@ struct conn_settings {
 	int block_list_on_error;	/* 0 deny, 1 allow */
 	struct conf_list listen;	/* --listen: run the accept loop */
 	struct serve_opts serve;
+	const char *state_dir;		/* where the table of sources is kept */
+	struct srctab_limits limits;
+	struct conn_msg refusal_msg, timeout_msg;
 };
 
 struct conn {
@@ -60,9 +72,13 @@ struct conn {
 	const char *verdict;		/* "served", "refused", ... for the log */
 	char user[LOG_ESCBUF];		/* escaped user name, for the log */
 	int conn_fd;
+	const struct serve_conn *sc;	/* in a child of the accept loop, else NULL */
+	int limited;			/* refused by a limit: no penalty for that */
+	int trusted_peer;		/* the peer is a trusted proxy, not a client */
 	int argc;			/* operands after the options */
 	char **argv;
 	struct timespec start;
+	int64_t started_ms;		/* CLOCK_REALTIME, for the table of sources */
 };
 
 struct service {

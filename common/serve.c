@@ -18,26 +18,27 @@
 #include "log.h"
 #include "serve.h"
 
-#define EXIT_REFUSED 1
 #define BACKLOG 128
 
 struct child {
 	pid_t pid;
 	struct addr src;
-	int has_src;
+	int has_src;			/* counted toward the per-source limits */
+	int report;			/* proxied: the listener's end of the report pair, or -1 */
 };
 
-struct penalty {
-	struct addr src;
-	time_t until;
-	unsigned long secs;		/* the last penalty given, doubled on the next */
-	time_t last;			/* for choosing a slot to reuse */
+/* A child's report: the client its PROXY header named. */
+struct report {
+	int family;
+	uint8_t bytes[16];
 };
+
+/* The listener's answer: a code, the index of why[] (0: within the limits). */
+static const char *const limit_names[] = { NULL, "max-per-source", "max-per-netblock" };
 
 static volatile sig_atomic_t got_chld, got_term;
 static struct child *children;
 static size_t nchildren;
-static struct penalty penalties[SERVE_PENALTY_SLOTS];
 
 static void
 on_signal(int sig)
@@ -116,66 +117,18 @@ same_addr(const struct addr *a, const struct addr *b)
 }
 
 static int
-same_net(const struct addr *a, const struct addr *b)
+same_net(const struct addr *a, const struct addr *b, const struct serve_opts *o)
 {
-	struct cidr c = { *a, a->family == AF_INET ? 24 : 64 };
-	size_t i, n = addr_len(a);
+	struct cidr c;
 
-	for (i = c.prefix / 8; i < n; i++)
-		c.net.bytes[i] = 0;
+	c.prefix = (unsigned)(a->family == AF_INET ? o->lim->prefix4 : o->lim->prefix6);
+	srctab_netblock(&c.net, a, c.prefix);
 	return cidr_match(&c, b);
 }
 
-static struct penalty *
-penalty_find(const struct addr *a)
-{
-	size_t i;
-
-	for (i = 0; i < SERVE_PENALTY_SLOTS; i++)
-		if (penalties[i].last && same_addr(&penalties[i].src, a))
-			return &penalties[i];
-	return NULL;
-}
-
-/*
- * A refusal or failed login from this source: it is refused for a growing
- * time (OpenSSH's PerSourcePenalties). The table is fixed; when full, the
- * entry idle longest is reused, so memory stays bounded under any flood.
- */
+/* Penalties are the children's to give (conn.c): they know how a connection ended. */
 static void
-penalize(const struct addr *a, const struct serve_opts *o, time_t now)
-{
-	struct penalty *p = penalty_find(a), *victim = &penalties[0];
-	char s[ADDR_STRMAX];
-	size_t i;
-
-	if (!o->penalty)
-		return;
-	if (!p) {
-		for (i = 0; i < SERVE_PENALTY_SLOTS; i++) {
-			if (!penalties[i].last || penalties[i].last < victim->last)
-				victim = &penalties[i];
-			if (!penalties[i].last)
-				break;
-		}
-		p = victim;
-		memset(p, 0, sizeof *p);
-		p->src = *a;
-	}
-	/* Forgotten after a quiet spell of twice the longest penalty. */
-	if (p->secs && now - p->last > (time_t)(2 * o->penalty_max))
-		p->secs = 0;
-	p->secs = p->secs ? p->secs * 2 : o->penalty;
-	if (p->secs > o->penalty_max)
-		p->secs = o->penalty_max;
-	p->until = now + (time_t)p->secs;
-	p->last = now;
-	addr_format(a, s);
-	log_msg(LOG_LVL_NOTICE, "penalized %s for %lus after a refusal", s, p->secs);
-}
-
-static void
-reap(const struct serve_opts *o)
+reap(void)
 {
 	size_t i;
 	pid_t pid;
@@ -186,35 +139,145 @@ reap(const struct serve_opts *o)
 		for (i = 0; i < nchildren; i++) {
 			if (children[i].pid != pid)
 				continue;
-			if (children[i].has_src && WIFEXITED(st) && WEXITSTATUS(st) == EXIT_REFUSED)
-				penalize(&children[i].src, o, time(NULL));
+			if (children[i].report >= 0)
+				close(children[i].report);
 			children[i] = children[--nchildren];
 			break;
 		}
 	}
 }
 
-/* Why this source may not be served now, or NULL. */
-static const char *
-over_limit(const struct addr *a, const struct serve_opts *o, time_t now)
+/* Whether the children already serving a's address or netblock leave room: a limit_names[] code. */
+static int
+over_limit(const struct addr *a, const struct serve_opts *o)
 {
-	struct penalty *p = penalty_find(a);
 	unsigned long same = 0, net = 0;
 	size_t i;
 
-	if (p && p->until > now)
-		return "penalized";
 	for (i = 0; i < nchildren; i++) {
 		if (!children[i].has_src || children[i].src.family != a->family)
 			continue;
 		same += same_addr(&children[i].src, a);
-		net += same_net(&children[i].src, a);
+		net += same_net(&children[i].src, a, o);
 	}
 	if (o->max_per_source && same >= o->max_per_source)
-		return "max-per-source";
+		return 1;
 	if (o->max_per_netblock && net >= o->max_per_netblock)
-		return "max-per-netblock";
-	return NULL;
+		return 2;
+	return 0;
+}
+
+/* The netblock of a, for the log: "192.0.2.0/24". */
+void
+serve_netblock_str(char out[ADDR_STRMAX + 5], const struct addr *a, unsigned prefix)
+{
+	struct addr net;
+	size_t n;
+
+	srctab_netblock(&net, a, prefix);
+	addr_format(&net, out);
+	n = strlen(out);
+	snprintf(out + n, ADDR_STRMAX + 5 - n, "/%u", prefix);
+}
+
+/*
+ * The table of sources had to forget an entry still in use: said at the
+ * 1st, 2nd, 4th, 8th ... time and then every 1024th, so that a flood of
+ * new sources cannot flood the log too.
+ */
+void
+serve_table_note(const struct srctab_note *n)
+{
+	char s[ADDR_STRMAX + 5];
+
+	if (!n->forgot || (n->forgotten & (n->forgotten - 1) && n->forgotten % 1024))
+		return;
+	serve_netblock_str(s, &n->forgot_addr, n->forgot_prefix);
+	log_msg(LOG_LVL_WARNING, "table of sources full: forgot %s, seen least lately "
+	    "(%llu forgotten so far)", s, (unsigned long long)n->forgotten);
+}
+
+/* Why a may not be served now (its concurrency, then the table of sources), or NULL. */
+static const char *
+refusal_reason(const struct addr *a, const struct serve_opts *o, char *buf, size_t len)
+{
+	struct srctab_note note;
+	enum srctab_verdict v;
+	int code = over_limit(a, o);
+
+	if (code)
+		return limit_names[code];
+	if (!o->tab)
+		return NULL;
+	v = srctab_admit(o->tab, a, o->lim, srctab_now(), &note);
+	serve_table_note(&note);
+	if (v == SRCTAB_BUSY)
+		log_msg(LOG_LVL_WARNING, "table of sources busy: serving without its limits");
+	if (v == SRCTAB_PASS || v == SRCTAB_BUSY)
+		return NULL;
+	if (v == SRCTAB_PENALIZED)
+		snprintf(buf, len, "penalized (%lus more)", note.secs);
+	else
+		snprintf(buf, len, "%s", srctab_verdict_name(v));
+	return buf;
+}
+
+/* A refused client gets the refusal message, if any, without the listener ever waiting. */
+static void
+refuse(int fd, const struct serve_opts *o)
+{
+	if (o->refusal_len)
+		(void)send(fd, o->refusal, o->refusal_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+/*
+ * A child's report of the client behind the proxy: counted from now on if
+ * within the limits, and answered either way. One report a child.
+ */
+static void
+take_report(struct child *c, const struct serve_opts *o)
+{
+	struct report r;
+	struct addr a;
+	ssize_t n = recv(c->report, &r, sizeof r, MSG_DONTWAIT);
+	unsigned char code;
+
+	if (n == (ssize_t)sizeof r && (r.family == AF_INET || r.family == AF_INET6)) {
+		a.family = r.family;
+		memcpy(a.bytes, r.bytes, sizeof a.bytes);
+		code = (unsigned char)over_limit(&a, o);
+		if (code == 0) {
+			c->src = a;
+			c->has_src = 1;
+		}
+		(void)send(c->report, &code, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	close(c->report);
+	c->report = -1;
+}
+
+/*
+ * In the child: reports the client a PROXY header named and waits for the
+ * listener's answer. 1 with *why if it is over a limit, 0 if not, -1 if the
+ * listener did not answer in time (the connection is then served).
+ */
+int
+serve_report(const struct serve_conn *sc, const struct addr *a, const char **why)
+{
+	struct report r;
+	struct pollfd p = { .fd = sc->report, .events = POLLIN };
+	unsigned char code;
+
+	memset(&r, 0, sizeof r);
+	r.family = a->family;
+	memcpy(r.bytes, a->bytes, addr_len(a));
+	if (send(sc->report, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r
+	    || poll(&p, 1, SERVE_REPORT_MS) != 1 || recv(sc->report, &code, 1, 0) != 1
+	    || code >= sizeof limit_names / sizeof limit_names[0])
+		return -1;
+	*why = limit_names[code];
+	return code != 0;
 }
 
 static void
@@ -223,9 +286,11 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	struct child c = { 0 };
+	struct child c = { .report = -1 };
+	struct serve_conn sc = { .report = -1 };
 	const char *why;
-	char s[ADDR_STRMAX];
+	char s[ADDR_STRMAX], buf[64];
+	int pair[2] = { -1, -1 };
 	size_t i;
 	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 
@@ -234,29 +299,54 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 			log_msg(LOG_LVL_WARNING, "unable to accept: %s", strerror(errno));
 		return;
 	}
-	c.has_src = addr_from_sockaddr(&c.src, &ss, len) == 0;
-	if (c.has_src && (why = over_limit(&c.src, o, time(NULL)))) {
-		addr_format(&c.src, s);
-		log_msg(LOG_LVL_NOTICE, "refused %s: %s", s, why);
-		close(fd);
-		return;
+	sc.fd = fd;
+	/* Behind a proxy the socket's peer is the proxy: the child names the client. */
+	if (o->proxied) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+			log_msg(LOG_LVL_ERR, "unable to make a report channel: %s",
+			    strerror(errno));
+			close(fd);
+			return;
+		}
+		c.report = pair[0];
+		sc.report = pair[1];
+	} else if (addr_from_sockaddr(&c.src, &ss, len) == 0) {
+		c.has_src = 1;
+		if ((why = refusal_reason(&c.src, o, buf, sizeof buf))) {
+			addr_format(&c.src, s);
+			log_msg(LOG_LVL_NOTICE, "refused %s: %s", s, why);
+			refuse(fd, o);
+			return;
+		}
+		sc.admitted = o->tab != NULL;
 	}
 	c.pid = fork();
 	if (c.pid < 0) {
 		log_msg(LOG_LVL_ERR, "unable to fork: %s", strerror(errno));
 		close(fd);
+		if (o->proxied) {
+			close(pair[0]);
+			close(pair[1]);
+		}
 		return;
 	}
 	if (c.pid == 0) {
 		for (i = 0; i < nfds; i++)
 			close(fds[i]);
+		for (i = 0; i < nchildren; i++)
+			if (children[i].report >= 0)
+				close(children[i].report);
+		if (pair[0] >= 0)
+			close(pair[0]);
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		sigprocmask(SIG_SETMASK, orig, NULL);
-		_exit(child(fd, arg));
+		_exit(child(&sc, arg));
 	}
 	close(fd);
+	if (pair[1] >= 0)
+		close(pair[1]);
 	children[nchildren++] = c;
 }
 
@@ -280,13 +370,13 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 	log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish", nchildren);
 	while (nchildren && mono() < deadline) {
 		ppoll(NULL, 0, &ts, orig);
-		reap(o);
+		reap();
 	}
 	for (i = 0; i < nchildren; i++)
 		kill(children[i].pid, SIGTERM);
 	while (nchildren) {
 		ppoll(NULL, 0, &ts, orig);
-		reap(o);
+		reap();
 	}
 }
 
@@ -298,10 +388,10 @@ int
 serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
     void *arg)
 {
-	struct pollfd p[SERVE_LISTEN_MAX];
+	struct pollfd *p;
 	struct sigaction sa;
 	sigset_t block, orig;
-	size_t i;
+	size_t i, n, nrep, *who;
 	int r;
 
 	if (nfds == 0 || nfds > SERVE_LISTEN_MAX || o->max_connections == 0
@@ -310,8 +400,15 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		return -1;
 	}
 	children = calloc(o->max_connections, sizeof *children);
-	if (!children)
+	/* Reports first, then the listening sockets, which a full server leaves out. */
+	p = calloc(o->max_connections + nfds, sizeof *p);
+	who = calloc(o->max_connections, sizeof *who);
+	if (!children || !p || !who) {
+		free(children);
+		free(p);
+		free(who);
 		return -1;
+	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -323,27 +420,42 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, &orig);
-	for (i = 0; i < nfds; i++) {
-		p[i].fd = fds[i];
-		p[i].events = POLLIN;
-	}
 	while (!got_term) {
 		if (got_chld)
-			reap(o);
+			reap();
+		for (i = nrep = 0; i < nchildren; i++) {
+			if (children[i].report < 0)
+				continue;
+			p[nrep].fd = children[i].report;
+			p[nrep].events = POLLIN;
+			who[nrep++] = i;
+		}
+		for (i = 0; i < nfds; i++) {
+			p[nrep + i].fd = fds[i];
+			p[nrep + i].events = POLLIN;
+		}
 		/* Full: stop accepting, and the kernel's backlog holds the rest. */
-		r = ppoll(p, nchildren < o->max_connections ? nfds : 0, NULL, &orig);
+		n = nrep + (nchildren < o->max_connections ? nfds : 0);
+		r = ppoll(p, n, NULL, &orig);
 		if (r < 0 && errno != EINTR) {
 			log_msg(LOG_LVL_ERR, "unable to poll: %s", strerror(errno));
 			break;
 		}
-		for (i = 0; r > 0 && i < nfds && nchildren < o->max_connections; i++)
+		if (r <= 0)
+			continue;
+		for (i = 0; i < nrep; i++)
+			if (p[i].revents)
+				take_report(&children[who[i]], o);
+		for (i = nrep; i < n && nchildren < o->max_connections; i++)
 			if (p[i].revents & POLLIN)
-				accept_one(fds[i], fds, nfds, o, child, arg, &orig);
+				accept_one(p[i].fd, fds, nfds, o, child, arg, &orig);
 	}
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
 	drain(o, &orig);
 	free(children);
+	free(p);
+	free(who);
 	children = NULL;
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 	return 0;

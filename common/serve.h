@@ -4,35 +4,57 @@
 
 #include <stddef.h>
 
+#include "srctab.h"
+
 /*
  * Net::Server's Fork personality: for a listening socket (systemd
  * Accept=no, or --listen), accept connections and serve each in a forked
  * child, under limits. A full server stops accepting (the kernel queues new
- * connections); a source over its limits, or penalized for recent
- * refusals, is closed at once without a byte.
+ * connections); a source over its limits, or penalized or over its rate in
+ * the table of sources, is closed at once (with the refusal message, if
+ * any).
+ *
+ * Behind a trusted proxy the socket's peer is the proxy, and the client is
+ * known only once the child has read the PROXY header: so then the child
+ * reports the client to the listener over a socket pair of its own, and
+ * the listener, which alone knows what every child serves, answers whether
+ * that client is within its limits. A slow header delays only its child.
  */
 #define SERVE_LISTEN_MAX 16
 #define SERVE_CONN_MAX 4096		/* the highest --max-connections */
-#define SERVE_PENALTY_SLOTS 1024	/* sources remembered for penalties */
+#define SERVE_REPORT_MS 2000		/* a child's wait for the listener's answer */
 
 struct serve_opts {
 	unsigned long max_connections;	/* served at once */
 	unsigned long max_per_source;	/* per address; 0 = no limit */
-	unsigned long max_per_netblock;	/* per /24 (IPv4) or /64 (IPv6); 0 = no limit */
-	unsigned long penalty;		/* seconds for the first refusal; 0 = none */
-	unsigned long penalty_max;	/* doubling stops here */
+	unsigned long max_per_netblock;	/* per netblock (prefix4, prefix6); 0 = no limit */
 	unsigned long drain_timeout;	/* after SIGTERM, seconds to let children finish */
+	int proxied;			/* clients are named by a PROXY header: children report */
+	struct srctab *tab;		/* or NULL */
+	const struct srctab_limits *lim;	/* rates, penalties, netblock prefixes */
+	const char *refusal;		/* sent to a client refused here, or NULL */
+	size_t refusal_len;
+};
+
+/* What a child is handed: its connection, and what the listener did for it. */
+struct serve_conn {
+	int fd;
+	int admitted;			/* the table of sources was consulted by the listener */
+	int report;			/* proxied: where to report the client, else -1 */
 };
 
 /* serve_listen: -1 with errno for a system error, or this for a malformed spec. */
 #define SERVE_BADSPEC (-2)
 
 /* Serves one accepted connection in the child; returns its exit status. */
-typedef int (*serve_child_fn)(int fd, void *arg);
+typedef int (*serve_child_fn)(const struct serve_conn *sc, void *arg);
 
 int serve_listen(const char *spec, int *fd, char *err, size_t errlen);
 int serve_is_listening(int fd);
 int serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
     void *arg);
+int serve_report(const struct serve_conn *sc, const struct addr *a, const char **why);
+void serve_table_note(const struct srctab_note *n);
+void serve_netblock_str(char out[ADDR_STRMAX + 5], const struct addr *a, unsigned prefix);
 
 #endif

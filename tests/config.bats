@@ -468,7 +468,9 @@ exit 0"
 COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--deny REGEX'
     '--cidr-allow CIDR' '--cidr-deny CIDR' '--reverse-lookups \[double\]' '--idle-timeout SECS'
     '--session-timeout SECS' '--max-line BYTES' '--proxy-protocol' '--trusted-proxy CIDR'
-    '--help' '--version')
+    '--state-dir DIR' '--max-rate N/SECS' '--max-netblock-rate N/SECS' '--netblock-ipv4 BITS'
+    '--netblock-ipv6 BITS' '--penalty SECS' '--penalty-max SECS' '--penalty-after N'
+    '--refusal-message TEXT' '--timeout-message TEXT' '--help' '--version')
 
 @test "echo --help exits 0 and lists every option on stdout" {
 	run --separate-stderr "$BIN/echo" --help </dev/null
@@ -512,6 +514,11 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 		--block-list-index) v=$BATS_TEST_TMPDIR/list.idx ;;
 		--block-list-on-error) v=allow ;;
 		--rfc862|--proxy-protocol) v=no ;;
+		--netblock-ipv4) v=24 ;;
+		--netblock-ipv6) v=48 ;;
+		--state-dir) mkdir -p -m 700 "$BATS_TEST_TMPDIR/state"; v=$BATS_TEST_TMPDIR/state ;;
+		--max-rate|--max-netblock-rate) v=10/60 extra=--state-dir=$BATS_TEST_TMPDIR/state ;;
+		--refusal-message|--timeout-message) v='421 busy\r\n' ;;
 		*) v=1 ;;
 		esac
 		PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" "$o=$v" "$extra"

@@ -1,0 +1,346 @@
+#!/usr/bin/env bats
+# Limits on a public port, in every activation mode (the security review's
+# findings 1, 2, 7 and 9, and the table of sources): limits and penalties
+# keyed on the client a PROXY header names, behind a real HAProxy in front of
+# the accept loop; rates and penalties shared by one-process-per-connection
+# instances through --state-dir; a burst of refusals raising a penalty once;
+# the login timeout; the refusal and timeout messages; the accept loop's
+# scrubbed environment; a non-blocking socket.
+
+load helpers
+load serve
+bats_require_minimum_version 1.5.0
+
+CLIENT="$TOP/tests/limitclient.py"
+
+setup() {
+	LOG="$BATS_TEST_TMPDIR/server.log"
+	OUT="$BATS_TEST_TMPDIR/out"
+	STATE="$BATS_TEST_TMPDIR/state"
+	mkdir -m 700 "$STATE"
+	: >"$LOG"
+	htpasswd -cbB -C 4 "$BATS_TEST_TMPDIR/users" alice secret 2>/dev/null
+}
+
+teardown() {
+	kill_bg
+}
+
+# Polls until `grep -c PATTERN LOG` reaches N, up to $3 seconds (default 10).
+wait_count() {
+	local pattern=$1 n=$2 deadline=$((SECONDS + ${3:-10}))
+	while [ "$(grep -c -- "$pattern" "$LOG" 2>/dev/null || true)" -lt "$n" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "never $n x '$pattern' in log:"; cat "$LOG"; return 1; }
+		sleep 0.05
+	done
+}
+
+# Runs "$@" --listen on a free loopback port, logging to $LOG; sets PORT.
+listen_on() {
+	PORT=$(free_port)
+	bg "$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3
+	wait_log "$LOG" "accepting on 1 socket"
+}
+
+# Runs "$@" under systemd-socket-activate --inetd (Accept=yes: one process a
+# connection), logging to $LOG; sets PORT.
+inetd_on() {
+	PORT=$(free_port)
+	bg systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" "$@" --log "$LOG" \
+	    --log-level 3 2>>"$BATS_TEST_TMPDIR/activate.log"
+	wait_log "$BATS_TEST_TMPDIR/activate.log" "Listening on .*:$PORT"
+}
+
+# HAProxy in the foreground on a free port (HPORT), relaying to $PORT with send-proxy-v2.
+haproxy_front() {
+	HPORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/haproxy.cfg" <<-EOF
+	global
+	    maxconn 64
+	defaults
+	    mode tcp
+	    timeout connect 5s
+	    timeout client 30s
+	    timeout server 30s
+	frontend fe
+	    bind 127.0.0.1:$HPORT
+	    default_backend be
+	backend be
+	    server s 127.0.0.1:$PORT send-proxy-v2
+	EOF
+	bg haproxy -f "$BATS_TEST_TMPDIR/haproxy.cfg" -db 2>>"$BATS_TEST_TMPDIR/haproxy.log"
+	wait_port "$HPORT"
+}
+
+# Holds a connection from SRC to port $2 open for up to 30 s, sending nothing.
+hold_from() {
+	socat "TCP:127.0.0.1:$2,bind=$1" "EXEC:sleep 30" 2>/dev/null &
+	BG_PIDS="${BG_PIDS:-} $!"
+}
+
+# One line of echo from SRC to port $2; prints the reply.
+echo_from() {
+	printf 'ping\n' | socat -t 5 -T 10 - "TCP:127.0.0.1:$2,bind=$1" 2>/dev/null || true
+}
+
+@test "behind HAProxy, --max-per-source counts the clients the headers name, not the proxy" {
+	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --max-per-source 1 \
+	    --max-per-netblock 0
+	haproxy_front
+	hold_from 127.0.0.2 "$HPORT"
+	sleep 0.5
+	# Another client through the same proxy is served: the proxy's address counts for nothing.
+	run echo_from 127.0.0.3 "$HPORT"
+	assert_output ping
+	# A second connection from the client already served is refused, and logged as its own.
+	run echo_from 127.0.0.2 "$HPORT"
+	assert_output ""
+	wait_count 'refused peer=127\.0\.0\.2:[0-9]* .*rule="max-per-source"' 1
+	run grep -c 'refused peer=127\.0\.0\.3' "$LOG"
+	assert_output 0
+}
+
+@test "behind HAProxy, a refused client is penalized, and the proxy and its other clients are not" {
+	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --cidr-deny 127.0.0.2/32 \
+	    --cidr-allow 0.0.0.0/0 --penalty 30
+	haproxy_front
+	run echo_from 127.0.0.2 "$HPORT"
+	assert_output ""
+	wait_count "penalized 127\.0\.0\.2 for 30s" 1
+	run echo_from 127.0.0.3 "$HPORT"
+	assert_output ping
+	run echo_from 127.0.0.2 "$HPORT"
+	assert_output ""
+	wait_count 'refused peer=127\.0\.0\.2:[0-9]* .*rule="penalized (' 1
+	run grep -c "penalized 127\.0\.0\.1" "$LOG"
+	assert_output 0
+}
+
+@test "a trusted proxy that sends a bad header is refused but never penalized" {
+	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --penalty 30
+	printf 'GARBAGE\r\n' | socat -t 2 - TCP:127.0.0.1:"$PORT" >/dev/null 2>&1 || true
+	wait_count 'rule="proxy: malformed header' 1
+	run echo_from 127.0.0.1 "$PORT"
+	assert_output ""	# no header: refused again, not served
+	wait_count 'rule="proxy: malformed header' 2
+	run grep -c "penalized" "$LOG"
+	assert_output 0
+}
+
+@test "a header that never comes delays only its own connection, not the accept loop" {
+	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --proxy-timeout 20
+	haproxy_front
+	hold_from 127.0.0.1 "$PORT"	# trusted, and silent
+	sleep 0.3
+	t0=$(date +%s%N)
+	run echo_from 127.0.0.4 "$HPORT"
+	assert_output ping
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ]
+}
+
+@test "Accept=yes: a brute force from one address is refused by penalty after --penalty-after, while another address logs in" {
+	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 0 \
+	    --state-dir "$STATE" --penalty-after 3 --penalty 60
+	run python3 "$CLIENT" login "$PORT" 127.0.0.1 alice wrong 50
+	assert_success
+	# Three wrong passwords are answered; then the source is penalized, and
+	# its other 47 connections end before any prompt.
+	[ "$(grep -c '^denied$' <<<"$output")" -eq 3 ]
+	[ "$(grep -c '^refused$' <<<"$output")" -eq 47 ]
+	wait_count "penalized 127\.0\.0\.1 for 60s after 3 refusals" 1
+	wait_count 'refused peer=127\.0\.0\.1:[0-9]* .*rule="penalized (' 47
+	run python3 "$CLIENT" login "$PORT" 127.0.0.2 alice secret
+	assert_output welcome
+	# Every instance shared one table in --state-dir, owned by this user, mode 0600.
+	run stat -c '%u %a' "$STATE/inetkit-cmdserver.sources"
+	assert_output "$(id -u) 600"
+}
+
+@test "a burst of failed logins that end together raises the penalty once (accept loop and Accept=yes)" {
+	listen_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 1 \
+	    --penalty 2 --penalty-max 300
+	run python3 "$CLIENT" burst "$PORT" 127.0.0.2 alice wrong 8
+	[ "$(grep -c '^denied$' <<<"$output")" -eq 8 ]
+	wait_count "penalized 127\.0\.0\.2 for 2s after 1 refusal" 1
+	sleep 0.5
+	run grep -c "penalized 127\.0\.0\.2 for" "$LOG"
+	assert_output 1
+	kill_bg
+	: >"$LOG"
+	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 1 \
+	    --state-dir "$STATE" --penalty 2
+	run python3 "$CLIENT" burst "$PORT" 127.0.0.3 alice wrong 8
+	[ "$(grep -c '^denied$' <<<"$output")" -eq 8 ]
+	wait_count "penalized 127\.0\.0\.3 for 2s after 1 refusal" 1
+	sleep 0.5
+	run grep -c "penalized 127\.0\.0\.3 for" "$LOG"
+	assert_output 1
+}
+
+@test "a later refusal doubles the penalty, up to --penalty-max" {
+	inetd_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 --state-dir "$STATE" \
+	    --penalty 1 --penalty-max 2
+	echo_from 127.0.0.2 "$PORT"
+	wait_count "penalized 127\.0\.0\.2 for 1s after 1 refusal" 1
+	sleep 1.2
+	echo_from 127.0.0.2 "$PORT"
+	wait_count "penalized 127\.0\.0\.2 for 2s after 2 refusals" 1
+	# Refused by the penalty itself: that raises nothing.
+	echo_from 127.0.0.2 "$PORT"
+	wait_count 'rule="penalized (' 1
+	sleep 2.2
+	echo_from 127.0.0.2 "$PORT"
+	wait_count "penalized 127\.0\.0\.2 for 2s after 3 refusals" 1
+	run grep -c "penalized 127\.0\.0\.2 for" "$LOG"
+	assert_output 3
+}
+
+@test "Accept=yes: --max-rate and --max-netblock-rate hold across instances sharing --state-dir" {
+	inetd_on "$BIN/echo" --state-dir "$STATE" --max-rate 3/60 --max-netblock-rate 5/60 \
+	    --netblock-ipv4 24
+	for i in 1 2 3 4; do echo_from 127.0.0.2 "$PORT" >>"$OUT"; done
+	run grep -c ping "$OUT"
+	assert_output 3
+	wait_count 'refused peer=127\.0\.0\.2:[0-9]* .*rule="max-rate 3/60s"' 1
+	# Its /24 has used 3 of 5; two more from a neighbour, then the netblock is full.
+	: >"$OUT"
+	for i in 1 2 3; do echo_from 127.0.0.3 "$PORT" >>"$OUT"; done
+	run grep -c ping "$OUT"
+	assert_output 2
+	wait_count 'rule="max-netblock-rate 5/60s for 127\.0\.0\.0/24"' 1
+	# Another /24 is untouched.
+	run echo_from 127.0.1.2 "$PORT"
+	assert_output ping
+	# Refusals by a limit are the limit at work: they raise no penalty.
+	run grep -c "penalized" "$LOG"
+	assert_output 0
+}
+
+@test "--max-rate with one process a connection and no --state-dir is a configuration error (exit 100)" {
+	run -100 sh -c 'printf "x\n" | "$1" --max-rate 3/60 --log stderr' sh "$BIN/echo"
+	assert_output --partial "need --state-dir"
+}
+
+@test "the table of sources: a damaged file is made anew, another user's is refused" {
+	inetd_on "$BIN/echo" --state-dir "$STATE" --max-rate 2/60
+	head -c 300000 /dev/urandom >"$STATE/inetkit-echo.sources"
+	chmod 600 "$STATE/inetkit-echo.sources"
+	for i in 1 2 3; do echo_from 127.0.0.2 "$PORT" >>"$OUT"; done
+	run grep -c ping "$OUT"
+	assert_output 2
+	run head -c 8 "$STATE/inetkit-echo.sources"
+	assert_output INKSRCT1
+	# Writable by others: not trusted; served without limits, and the log says why.
+	chmod 666 "$STATE/inetkit-echo.sources"
+	run echo_from 127.0.0.2 "$PORT"
+	assert_output ping
+	wait_count "table of sources: .*writable by no one else; serving without rates" 1
+	rm "$STATE/inetkit-echo.sources"
+	ln -s /etc/passwd "$STATE/inetkit-echo.sources"
+	run echo_from 127.0.0.2 "$PORT"
+	assert_output ping
+	wait_count "table of sources: unable to open .*: Too many levels of symbolic links" 1
+}
+
+@test "the table of sources, full, forgets the entries seen least lately and says so" {
+	listen_on "$BIN/echo" --max-rate 100/3600 --max-per-source 0 --max-per-netblock 0
+	run python3 "$CLIENT" sources "$PORT" 1 4600
+	assert_output 4600
+	wait_count "table of sources full: forgot 127\.[0-9.]*/32, seen least lately (1 forgotten so far)" 1
+	# Said at the 1st, 2nd, 4th ... time, not at every one.
+	n=$(grep -c "table of sources full" "$LOG")
+	[ "$n" -ge 2 ] && [ "$n" -le 12 ]
+}
+
+@test "--login-timeout ends a login that trickles, however active the client" {
+	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --login-timeout 2 \
+	    --idle-timeout 60 --timeout-message 'Timed Out.\r\n'
+	t0=$SECONDS
+	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" a @sleep=0.7 l @sleep=0.7 i @sleep=0.7 \
+	    c @sleep=0.7 e @sleep=0.7 x @sleep=0.7 y @hold
+	[ $((SECONDS - t0)) -le 4 ]
+	assert_output "$(printf 'Login: Timed Out.\r\n')"
+	wait_count 'login timeout peer=127\.0\.0\.1:.* status=1 end=login timeout' 1
+}
+
+@test "--refusal-message reaches clients refused by a rule, a limit or the block list; cmdserver's stays Access Denied" {
+	printf '127.0.0.3\n' >"$BATS_TEST_TMPDIR/blocked"
+	inetd_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 \
+	    --block-list "$BATS_TEST_TMPDIR/blocked" --refusal-message '421 go away\r\n'
+	run echo_from 127.0.0.2 "$PORT"
+	assert_output "$(printf '421 go away\r')"
+	run echo_from 127.0.0.3 "$PORT"
+	assert_output "$(printf '421 go away\r')"
+	wait_count 'refused peer=127\.0\.0\.3:.* out=13 ' 1
+	run echo_from 127.0.0.4 "$PORT"
+	assert_output ping
+	kill_bg
+	listen_on "$BIN/echo" --max-per-source 1 --refusal-message 'busy\n'
+	hold_from 127.0.0.5 "$PORT"
+	sleep 0.3
+	run echo_from 127.0.0.5 "$PORT"
+	assert_output busy
+	kill_bg
+	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --cidr-deny 127.0.0.2/32 \
+	    --cidr-allow 0.0.0.0/0
+	run echo_from 127.0.0.2 "$PORT"
+	assert_output "Access Denied"
+}
+
+@test "--timeout-message is sent when the idle timeout ends a session, and counted" {
+	inetd_on "$BIN/echo" --idle-timeout 1 --timeout-message 'Timed Out.\r\n'
+	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" 'hi\n' @hold
+	assert_output "$(printf 'hi\nTimed Out.\r\n')"
+	wait_count 'in=3 out=15 .*end=idle timeout' 1
+}
+
+@test "message options: C escapes, a length cap, clear errors (exit 100)" {
+	run -100 "$BIN/echo" --refusal-message 'a\qb'
+	assert_output --partial 'option --refusal-message: unknown escape'
+	run -100 "$BIN/echo" --timeout-message "$(head -c 300 /dev/zero | tr '\0' x)"
+	assert_output --partial 'longer than 256 bytes'
+	run -100 "$BIN/echo" --max-rate 3
+	assert_output --partial 'is not N/SECS'
+	run -100 "$BIN/echo" --max-rate 0/10
+	assert_output --partial 'is not N/SECS'
+}
+
+@test "the accept loop ignores a client identity in its own environment" {
+	PORT=$(free_port)
+	bg env PROTO=TCP TCPREMOTEIP=10.9.9.9 REMOTE_ADDR=10.9.9.8 REMOTE_HOST=10.9.9.7 \
+	    INETKIT_PROXIED=1 "$BIN/echo" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3 \
+	    --cidr-deny 10.0.0.0/8 --cidr-allow 0.0.0.0/0
+	wait_log "$LOG" "accepting on 1 socket"
+	run echo_from 127.0.0.2 "$PORT"
+	assert_output ping
+	wait_count 'served peer=127\.0\.0\.2:' 1
+	run grep -c '10\.9\.9' "$LOG"
+	assert_output 0
+	kill_bg
+	# INETKIT_PROXIED must not skip the trusted-proxy check either.
+	: >"$LOG"
+	PORT=$(free_port)
+	bg env INETKIT_PROXIED=1 "$BIN/echo" --listen "127.0.0.1:$PORT" --log "$LOG" \
+	    --log-level 3 --proxy-protocol --trusted-proxy 192.0.2.1
+	wait_log "$LOG" "accepting on 1 socket"
+	run echo_from 127.0.0.2 "$PORT"
+	assert_output ""
+	wait_count 'rule="proxy: peer is not a --trusted-proxy"' 1
+}
+
+@test "a non-blocking socket is served as a blocking one" {
+	PORT=$(free_port)
+	# A parent that hands over an O_NONBLOCK socket, as systemd's NonBlocking=yes does.
+	bg python3 -c '
+import os, socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(1)
+open(sys.argv[4], "w").write("ready")
+c, _ = l.accept(); c.setblocking(False)
+os.dup2(c.fileno(), 0); os.dup2(c.fileno(), 1)
+os.execv(sys.argv[2], [sys.argv[2], "--log", sys.argv[3]])' "$PORT" "$BIN/echo" "$LOG" \
+	    "$BATS_TEST_TMPDIR/ready"
+	wait_file "$BATS_TEST_TMPDIR/ready"
+	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" @sleep=0.5 'late\n'
+	assert_output late
+}
