@@ -389,19 +389,21 @@ srctab_admit(struct srctab *t, const struct addr *a, const struct srctab_limits 
 		v = SRCTAB_PENALIZED;
 		goto out;
 	}
-	if (l->source.n && !rate_ok(s, &l->source, now)) {
+	if (s && l->source.n && !rate_ok(s, &l->source, now)) {
 		v = SRCTAB_RATE_SOURCE;
 		goto out;
 	}
 	if (l->netblock.n) {
 		make_key(&kn, SLOT_NETBLOCK, a, l);
 		nb = find(m, &kn, 1, l, now, note);
-		if (!rate_ok(nb, &l->netblock, now)) {
+		if (nb && !rate_ok(nb, &l->netblock, now)) {
 			v = SRCTAB_RATE_NETBLOCK;
 			goto out;
 		}
-		rate_take(nb, &l->netblock, now);
-		nb->seen = now;
+		if (nb) {
+			rate_take(nb, &l->netblock, now);
+			nb->seen = now;
+		}
 	}
 	if (s && l->source.n) {
 		rate_take(s, &l->source, now);
@@ -435,7 +437,8 @@ srctab_refused(struct srctab *t, const struct addr *a, const struct srctab_limit
 	if (lock(m) < 0)
 		return SRCTAB_BUSY;
 	make_key(&k, SLOT_SOURCE, a, l);
-	s = find(m, &k, 1, l, now, note);
+	if (!(s = find(m, &k, 1, l, now, note)))
+		goto out;
 	s->seen = now;
 	if (s->refused && now - s->refused > 2 * (int64_t)l->penalty_max * 1000) {
 		s->refusals = 0;

@@ -10,9 +10,10 @@
 #       N logins at once from SRC, each sending its password only when all N
 #       have their Password: prompt, so that they fail together; prints the
 #       lines as login does, sorted.
-#   limitclient.py sources PORT FIRST N
-#       one connection from each of N addresses from 127.FIRST.0.1 up, in
-#       turn, each sending "x\n" and reading to EOF; prints how many got "x".
+#   limitclient.py sources PORT FIRST N [SKIP]
+#       one connection from each of N addresses from 127.FIRST.0.1 up (the
+#       first SKIP left out), in turn, each sending "x\n" and reading to
+#       EOF; prints how many got "x".
 import socket
 import sys
 import threading
@@ -98,7 +99,8 @@ def main():
         print("\n".join(sorted(out)))
     elif cmd == "sources":
         first, n, ok = int(sys.argv[3]), int(sys.argv[4]), 0
-        for i in range(n):
+        skip = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+        for i in range(skip, n):
             src = "127.%d.%d.%d" % (first + i // 65024, i // 254 % 256, i % 254 + 1)
             try:
                 s = connect(port, src)

@@ -116,13 +116,17 @@ echo_from() {
 	assert_output 0
 }
 
-@test "a trusted proxy that sends a bad header is refused but never penalized" {
-	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --penalty 30
+@test "a trusted proxy whose header fails is refused but never penalized" {
+	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --proxy-timeout 1 \
+	    --penalty 30
+	# No header in time: refused, exit 1, which would penalize any other source.
+	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" @hold
+	wait_count 'rule="proxy: no complete header in time' 1
 	printf 'GARBAGE\r\n' | socat -t 2 - TCP:127.0.0.1:"$PORT" >/dev/null 2>&1 || true
 	wait_count 'rule="proxy: malformed header' 1
-	run echo_from 127.0.0.1 "$PORT"
-	assert_output ""	# no header: refused again, not served
-	wait_count 'rule="proxy: malformed header' 2
+	# The proxy still gets through with a good header.
+	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" '@v2=192.0.2.9,127.0.0.1,5555,80' 'ok\n'
+	assert_output ok
 	run grep -c "penalized" "$LOG"
 	assert_output 0
 }
@@ -243,9 +247,13 @@ echo_from() {
 }
 
 @test "the table of sources, full, forgets the entries seen least lately and says so" {
-	listen_on "$BIN/echo" --max-rate 100/3600 --max-per-source 0 --max-per-netblock 0
+	# One connection an hour from each address: a remembered address is refused.
+	listen_on "$BIN/echo" --max-rate 1/3600 --max-per-source 0 --max-per-netblock 0
 	run python3 "$CLIENT" sources "$PORT" 1 4600
 	assert_output 4600
+	# The 300 seen last are still remembered: what was forgotten was seen before them.
+	run python3 "$CLIENT" sources "$PORT" 1 4600 4300
+	assert_output 0
 	wait_count "table of sources full: forgot 127\.[0-9.]*/32, seen least lately (1 forgotten so far)" 1
 	# Said at the 1st, 2nd, 4th ... time, not at every one.
 	n=$(grep -c "table of sources full" "$LOG")
