@@ -70,59 +70,29 @@ static int
 set_rate(void *dest, const char *v, char *err, size_t len)
 {
 	struct srctab_rate *r = dest;
-	const char *slash = strchr(v, '/');
-	char n[16];
 
-	if (slash && (size_t)(slash - v) < sizeof n) {
-		memcpy(n, v, (size_t)(slash - v));
-		n[slash - v] = '\0';
-		if (conf_uint(n, 1, 1000000, &r->n) == 0 && conf_uint(slash + 1, 1, 86400, &r->secs) == 0)
-			return 0;
-	}
-	snprintf(err, len, "\"%.64s\" is not N/SECS (1 to 1000000 connections per 1 to 86400 "
-	    "seconds)", v);
+	if (conf_rate(v, &r->n, &r->secs) == 0)
+		return 0;
+	snprintf(err, len, "\"%.64s\" is not N/SECS (1 to %lu connections per 1 to %lu seconds)",
+	    v, CONF_RATE_N_MAX, CONF_RATE_SECS_MAX);
 	return -1;
 }
 
-/* A message's text, with the C escapes \r \n \t \\ and \xHH. */
+/* A message's text, C escapes decoded. */
 static int
 set_msg(void *dest, const char *v, char *err, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	struct conn_msg *m = dest;
-	const char *h1, *h2;
+	const char *why;
 
+	if (conf_unescape(v, m->s, sizeof m->s, &m->len, &why) == 0)
+		return 0;
 	m->len = 0;
-	for (; *v; v++) {
-		char ch = *v;
-
-		if (ch == '\\') {
-			switch (*++v) {
-			case 'r': ch = '\r'; break;
-			case 'n': ch = '\n'; break;
-			case 't': ch = '\t'; break;
-			case '\\': ch = '\\'; break;
-			case 'x':
-				if (!v[1] || !v[2] || !(h1 = strchr(hex, v[1] | 0x20))
-				    || !(h2 = strchr(hex, v[2] | 0x20))) {
-					snprintf(err, len, "\\x takes two hex digits");
-					return -1;
-				}
-				ch = (char)((h1 - hex) << 4 | (h2 - hex));
-				v += 2;
-				break;
-			default:
-				snprintf(err, len, "unknown escape (\\r \\n \\t \\\\ \\xHH)");
-				return -1;
-			}
-		}
-		if (m->len == CONN_MSG_MAX) {
-			snprintf(err, len, "longer than %d bytes", CONN_MSG_MAX);
-			return -1;
-		}
-		m->s[m->len++] = ch;
-	}
-	return 0;
+	if (strcmp(why, "too long") == 0)
+		snprintf(err, len, "longer than %zu bytes", sizeof m->s);
+	else
+		snprintf(err, len, "%s", why);
+	return -1;
 }
 
 static const struct conf_opt common_opts[] = {
