@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blocklist.h"
@@ -17,6 +17,15 @@
 #define MAGIC "INKBLIX1"
 #define ENDIAN_MARK 0x01020304u
 #define TOKEN_MAX (ADDR_STRMAX + 4)	/* "v6/128" */
+/*
+ * How long a connection waits for another process's compile (its lock on
+ * the list) before compiling the list itself: longer than a million-entry
+ * list takes (0.3 s), so a burst after a change compiles it once, and short,
+ * because anyone who can read the list can take that lock and keep it.
+ */
+#define LOCK_WAIT_MS 500
+#define LOCK_NAP_MS 32			/* the longest pause between two looks */
+#define REFUSED_MAX 96			/* why an index was not trusted */
 
 __extension__ typedef unsigned __int128 u128;
 
@@ -380,24 +389,69 @@ out:
 	return b;
 }
 
-/* Compiles the text on fd (a regular file). */
+static int
+same_text(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec
+	    && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * The text on fd, as st describes it, read into memory. Not mapped: a
+ * list truncated in place would then kill us with SIGBUS at the first page
+ * past its new end. Read, a change is a short read, or a size or mtime
+ * that differs from st after the read; then *changed is set (errno
+ * EAGAIN). Not ctime: the rename that replaces a list the right way
+ * changes the ctime of the old one, which is still the one we read.
+ */
+static char *
+read_text(int fd, const struct stat *st, int *changed)
+{
+	size_t len = (size_t)st->st_size, got = 0;
+	struct stat now;
+	ssize_t n = 0;
+	char *p;
+
+	if ((off_t)len != st->st_size) {
+		errno = EFBIG;
+		return NULL;
+	}
+	if (!(p = malloc(len ? len : 1)))
+		return NULL;
+	while (got < len) {
+		n = pread(fd, p + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (n < 0 || fstat(fd, &now) < 0) {
+		free(p);
+		return NULL;
+	}
+	if (got < len || !same_text(st, &now)) {
+		free(p);
+		*changed = 1;
+		errno = EAGAIN;
+		return NULL;
+	}
+	return p;
+}
+
+/* Compiles the text on fd (a regular file); *changed as for read_text. */
 static struct built *
-build(int fd, const struct stat *st)
+build(int fd, const struct stat *st, int *changed)
 {
 	struct built *b;
-	void *text = NULL;
+	char *text;
 	int e;
 
-	if (st->st_size > 0) {
-		text = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (text == MAP_FAILED)
-			return NULL;
-		madvise(text, (size_t)st->st_size, MADV_SEQUENTIAL);
-	}
-	b = build_text(text ? text : "", (size_t)st->st_size, st);
+	if (!(text = read_text(fd, st, changed)))
+		return NULL;
+	b = build_text(text, (size_t)st->st_size, st);
 	e = errno;
-	if (text)
-		munmap(text, (size_t)st->st_size);
+	free(text);
 	errno = e;
 	return b;
 }
@@ -436,37 +490,71 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 /*
- * Written to a temporary file beside it and renamed over it, so a reader
- * maps either the old index or the new one, never a half-written one. No
- * fsync: the index is a cache, checked on every open and rebuilt if bad.
+ * The index is written to a temporary file beside it and renamed over it,
+ * so a reader sees either the old index or the new one, never a
+ * half-written one. No fsync: the index is a cache, checked on every open
+ * and rebuilt if bad. The file is made before the list is compiled: that
+ * is how a process learns that it can write the index at all, before it
+ * takes the lock that only the index's writers need.
  */
-static int
-write_index(const char *path, const struct built *b, mode_t mode)
-{
-	static const char zero[8];
-	char tmp[BLOCKLIST_PATHMAX + 8];
-	const struct blocklist_hdr *h = &b->hdr;
-	int fd, e;
+struct tmpindex {
+	int fd;
+	char path[BLOCKLIST_PATHMAX + 8];
+};
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
+static int
+tmp_open(struct tmpindex *t, const char *index, mode_t mode)
+{
+	int e;
+
+	t->fd = -1;
+	if ((size_t)snprintf(t->path, sizeof t->path, "%s.XXXXXX", index) >= sizeof t->path) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
+	if ((t->fd = mkostemp(t->path, O_CLOEXEC)) < 0)
 		return -1;
-	if (fchmod(fd, (mode & 0644) | 0600) < 0
-	    || write_all(fd, h, sizeof *h) < 0
+	/* Never writable by group or others, whatever the list: open_index refuses that. */
+	if (fchmod(t->fd, (mode & 0644) | 0600) < 0) {
+		e = errno;
+		close(t->fd);
+		unlink(t->path);
+		t->fd = -1;
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+tmp_discard(struct tmpindex *t)
+{
+	if (t->fd < 0)
+		return;
+	close(t->fd);
+	unlink(t->path);
+	t->fd = -1;
+}
+
+static int
+tmp_commit(struct tmpindex *t, const char *index, const struct built *b)
+{
+	static const char zero[8];
+	const struct blocklist_hdr *h = &b->hdr;
+	int fd = t->fd, e;
+
+	t->fd = -1;
+	if (write_all(fd, h, sizeof *h) < 0
 	    || write_all(fd, b->s4.s4, h->n4 * 4) < 0
 	    || write_all(fd, zero, h->off4i - (h->off4s + h->n4 * 4)) < 0
 	    || write_all(fd, b->s4.info, h->n4 * 8) < 0
 	    || write_all(fd, b->s6.s6, h->n6 * 16) < 0
 	    || write_all(fd, b->s6.info, h->n6 * 8) < 0
-	    || close(fd) < 0 || (fd = -1, rename(tmp, path) < 0)) {
+	    || close(fd) < 0 || (fd = -1, rename(t->path, index) < 0)) {
 		e = errno;
 		if (fd >= 0)
 			close(fd);
-		unlink(tmp);
+		unlink(t->path);
 		errno = e;
 		return -1;
 	}
@@ -485,20 +573,50 @@ fresh(const struct blocklist_hdr *h, const struct stat *st)
 }
 
 /*
- * Opens the index if it is whole and made from this very text; -1
- * otherwise. Only the header is read now: lookups read what they probe.
+ * Whether an index that passes every other check may be believed: its
+ * structure and stamp can be forged by anyone who may put a file there,
+ * since the list's stat is public. So it must be a regular file of this
+ * user or root, writable by no one else. The symbolic link is refused by
+ * O_NOFOLLOW at the open.
  */
 static int
-open_index(struct blocklist *bl, const struct stat *list)
+trusted(const struct stat *st, char *why, size_t len)
 {
-	struct blocklist_hdr want, *h = malloc(sizeof *h);
+	if (!S_ISREG(st->st_mode))
+		snprintf(why, len, "not a regular file");
+	else if (st->st_uid != geteuid() && st->st_uid != 0)
+		snprintf(why, len, "owned by uid %lu, neither this user nor root",
+		    (unsigned long)st->st_uid);
+	else if (st->st_mode & (S_IWGRP | S_IWOTH))
+		snprintf(why, len, "writable by group or others (mode %03o)",
+		    (unsigned)(st->st_mode & 07777));
+	else
+		return 1;
+	return 0;
+}
+
+/*
+ * Opens the index if it is trusted, whole and made from this very text; -1
+ * otherwise, and why gets the reason if it was not trusted. Only the
+ * header is read now: lookups read what they probe. O_NONBLOCK: a FIFO put
+ * in its place would block the open; it is then refused as no regular file.
+ */
+static int
+open_index(struct blocklist *bl, const struct stat *list, char *why, size_t len)
+{
+	struct blocklist_hdr want, *h = NULL;
 	struct stat st;
 	uint32_t s4;
 	uint64_t s6[2];
 	size_t i;
-	int fd = open(bl->index, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(bl->index, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 
-	if (fd < 0 || !h || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
+	if (fd < 0) {
+		if (errno == ELOOP)
+			snprintf(why, len, "a symbolic link");
+		goto bad;
+	}
+	if (fstat(fd, &st) < 0 || !trusted(&st, why, len) || !(h = malloc(sizeof *h))
 	    || (uint64_t)st.st_size < sizeof *h || pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
 		goto bad;
 	want = *h;
@@ -528,6 +646,43 @@ bad:
 	if (fd >= 0)
 		close(fd);
 	return -1;
+}
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * Someone else may be compiling this very text: waits, at most
+ * LOCK_WAIT_MS, for its index or for its lock on the list (then looks
+ * again). Polled, not a blocking flock: a lock held by anyone who can read
+ * the list must delay a connection, not hang it. 1: the index is open.
+ */
+static int
+await_index(struct blocklist *bl, int fd, const struct stat *st, char *why, size_t len)
+{
+	struct timespec t0, nap = { 0, 0 };
+	long nap_ms = 1, left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		/* Had, or flock unusable here (ENOLCK...): one look, then compile. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+			return open_index(bl, st, why, len) == 0;
+		if (open_index(bl, st, why, len) == 0)
+			return 1;
+		if ((left = LOCK_WAIT_MS - ms_since(&t0)) <= 0)
+			return 0;
+		nap.tv_nsec = (nap_ms < left ? nap_ms : left) * 1000000;
+		nanosleep(&nap, NULL);	/* EINTR: the deadline still holds */
+		if (nap_ms < LOCK_NAP_MS)
+			nap_ms *= 2;
+	}
 }
 
 static uint64_t
@@ -566,16 +721,34 @@ blocklist_index_path(char *out, size_t len, const char *list, const char *index)
 	return 0;
 }
 
+/* Why this process uses the table from memory, for bl->note. */
+static void
+note_unwritable(struct blocklist *bl, const char *refused, int e)
+{
+	char r[REFUSED_MAX + BLOCKLIST_PATHMAX + 32] = "";
+
+	if (refused[0])
+		snprintf(r, sizeof r, "index %s refused: %s; ", bl->index, refused);
+	snprintf(bl->note, sizeof bl->note, "%sunable to write index %s: %s", r, bl->index,
+	    strerror(e));
+	bl->index[0] = '\0';
+}
+
 /*
- * Makes list ready for lookups: maps a fresh index, or compiles the text
- * and writes the index (under an exclusive lock on the list, so concurrent
- * connections compile once). If no index can be written the compiled table
- * is used from memory and bl->note says why. -1 with errno: the list
- * itself cannot be read.
+ * Makes list ready for lookups: opens a fresh index it can trust, or
+ * compiles the text and writes the index (under an exclusive lock on the
+ * list, held by the one process that compiles it while others wait, a
+ * bounded time, for its index). A process that cannot write the index
+ * takes no lock and compiles at once, so such connections run side by
+ * side; the table is then used from memory and bl->note says why. -1 with
+ * errno: the list cannot be read, or (bl->changed) it changed while being
+ * read.
  */
 int
 blocklist_open(struct blocklist *bl, const char *list, const char *index)
 {
+	struct tmpindex t = { -1, "" };
+	char refused[REFUSED_MAX] = "";
 	struct built *b;
 	struct stat st;
 	int fd, e;
@@ -584,7 +757,8 @@ blocklist_open(struct blocklist *bl, const char *list, const char *index)
 	bl->fd = -1;
 	if (blocklist_index_path(bl->index, sizeof bl->index, list, index) < 0)
 		snprintf(bl->note, sizeof bl->note, "index path too long");
-	fd = open(list, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in the list's place fails below, rather than hanging the open. */
+	fd = open(list, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)
@@ -593,20 +767,23 @@ blocklist_open(struct blocklist *bl, const char *list, const char *index)
 		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
 		goto fail;
 	}
-	if (bl->index[0] && open_index(bl, &st) == 0)
+	if (bl->index[0] && open_index(bl, &st, refused, sizeof refused) == 0)
 		goto done;
-	/* Someone else may be compiling this very text: wait, then look again. */
-	if (bl->index[0] && flock(fd, LOCK_EX) == 0 && open_index(bl, &st) == 0)
+	if (bl->index[0] && tmp_open(&t, bl->index, st.st_mode) < 0)
+		note_unwritable(bl, refused, errno);
+	if (t.fd >= 0 && await_index(bl, fd, &st, refused, sizeof refused)) {
+		tmp_discard(&t);
 		goto done;
-	b = build(fd, &st);
-	if (!b)
-		goto fail;
-	use_built(bl, b);
-	if (bl->index[0] && write_index(bl->index, b, st.st_mode) < 0) {
-		snprintf(bl->note, sizeof bl->note, "unable to write index %s: %s", bl->index,
-		    strerror(errno));
-		bl->index[0] = '\0';
 	}
+	if (!(b = build(fd, &st, &bl->changed))) {
+		e = errno;
+		tmp_discard(&t);
+		errno = e;
+		goto fail;
+	}
+	use_built(bl, b);
+	if (t.fd >= 0 && tmp_commit(&t, bl->index, b) < 0)
+		note_unwritable(bl, refused, errno);
 done:
 	close(fd);
 	return 0;
@@ -759,7 +936,10 @@ blocklist_decide(const char *list, const char *index, int good_lines_apply, cons
 	size_t i;
 
 	if (blocklist_open(&bl, list, index) < 0) {
-		snprintf(why, len, "block list %s unusable: %s", list, strerror(errno));
+		if (bl.changed)
+			snprintf(why, len, "block list %s changed while being read", list);
+		else
+			snprintf(why, len, "block list %s unusable: %s", list, strerror(errno));
 		return BLOCKLIST_UNUSABLE;
 	}
 	if (bl.note[0])

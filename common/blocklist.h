@@ -17,6 +17,9 @@
  * on a virtual machine is dearer than the read.
  * The index records which version of the text it was made from (device,
  * inode, size, mtime, ctime) and is rebuilt, atomically, when they differ.
+ * Those are public, so an index is believed only if it is a regular file
+ * (not followed through a symbolic link) of this user or root that no one
+ * else may write; any other is replaced, or the text compiled in memory.
  */
 #define BLOCKLIST_BADMAX 8		/* bad lines remembered for reports */
 #define BLOCKLIST_TEXTMAX 64		/* bytes of a bad line remembered */
@@ -43,6 +46,7 @@ struct blocklist {
 	void *mem;			/* the table built in memory */
 	char index[BLOCKLIST_PATHMAX];	/* the index file used or written; "" if none */
 	int built;			/* this call compiled the text */
+	int changed;			/* open failed: the text changed while being read */
 	char note[BLOCKLIST_PATHMAX + 128];	/* why no index could be used, or "" */
 };
 
