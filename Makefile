@@ -6,6 +6,7 @@ PREFIX     ?= /usr/local
 LIBEXECDIR ?= $(PREFIX)/libexec
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+STATEDIR   ?= /var/lib
 XINETDDIR  ?= $(SYSCONFDIR)/xinetd.d
 UNITDIR    ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 DESTDIR    ?=
@@ -148,7 +149,8 @@ MANSUBST = sed -e 's|/usr/local/libexec/inetkit|$(PKGDIR)|g' \
     -e 's|/etc/inetkit|$(SYSCONFDIR)/inetkit|g' -e 's|/etc/xinetd.d|$(XINETDDIR)|g'
 
 # Unit and xinetd files carry the installed paths, so they are made from templates here.
-SUBST = sed -e 's|@PKGDIR@|$(PKGDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+SUBST = sed -e 's|@PKGDIR@|$(PKGDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+    -e 's|@STATEDIR@|$(STATEDIR)|g'
 install-units:
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(XINETDDIR)
 	for f in units/*.socket; do install -m 644 $$f $(DESTDIR)$(UNITDIR)/; done
@@ -156,7 +158,45 @@ install-units:
 	    $(SUBST) $$f > $(DESTDIR)$(UNITDIR)/$${b%.in}; done
 	for f in xinetd.d/*.in; do b=$${f##*/}; \
 	    $(SUBST) $$f > $(DESTDIR)$(XINETDDIR)/$${b%.in}; done
+	@[ -n "$(DESTDIR)" ] || for u in $(XINETD_USERS); do \
+	    getent passwd $$u >/dev/null && getent group $$u >/dev/null && continue; \
+	    echo "install-units: the xinetd entries run as their own users;" \
+	        "$$u is missing: make install-users creates them"; break; done
 
+# Each xinetd entry runs as its own system user and group, named on its
+# "user =" line (README "Deploy"), and keeps its table of sources in
+# $(STATEDIR)/USER (0700, the user's own). install-users creates the missing ones on
+# this machine, as root, and only with an empty DESTDIR: a staged install
+# (a package) creates them on the target instead. It prints every command it
+# runs, skips what exists, and retries a command that fails while another
+# useradd holds the lock on /etc/passwd.
+XINETD_USERS = $(sort $(shell sed -n \
+    's/^[[:space:]]*user[[:space:]]*=[[:space:]]*\(inetkit-[a-z0-9-]*\)[[:space:]]*$$/\1/p' xinetd.d/*.in))
+USERADD = useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin
+install-users:
+	@if [ -n "$(DESTDIR)" ]; then \
+	    echo "install-users: DESTDIR is set: no user created; create on the target: $(XINETD_USERS)"; \
+	    exit 0; fi; \
+	for u in $(XINETD_USERS); do tries=0; \
+	    while :; do \
+	        p=; g=; getent passwd $$u >/dev/null && p=1; getent group $$u >/dev/null && g=1; \
+	        if [ -n "$$p" ] && [ -n "$$g" ]; then \
+	            echo "install-users: $$u: present ($$(id $$u))"; break; fi; \
+	        [ "$$(id -u)" = 0 ] || { echo "install-users: $$u is missing; run as root" >&2; exit 1; }; \
+	        if [ -z "$$p" ] && [ -z "$$g" ]; then set -- $(USERADD) --user-group $$u; \
+	        elif [ -z "$$p" ]; then set -- $(USERADD) --gid $$u $$u; \
+	        else set -- groupadd --system $$u; fi; \
+	        echo "install-users: $$*"; \
+	        "$$@" && continue; \
+	        tries=$$((tries + 1)); [ $$tries -lt 5 ] || exit 1; sleep 1; \
+	    done; \
+	    d=$(STATEDIR)/$$u; [ -d "$$d" ] || echo "install-users: mkdir -m 700 $$d"; \
+	    mkdir -p -m 700 "$$d" && chown "$$u:$$u" "$$d" && chmod 700 "$$d" || exit 1; \
+	done
+.PHONY: install-users
+
+# The users install-users made stay, as Debian leaves a package's system
+# users behind: userdel NAME (which also removes its group) removes one.
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(PKGDIR)/$$p; done
 	-rmdir $(DESTDIR)$(PKGDIR)

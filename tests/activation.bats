@@ -112,6 +112,29 @@ expect_hex() {
 	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
 }
 
+# A checkout cloned into root's 0700 home: xinetd's service users cannot
+# reach the programs built there, so start_xinetd serves a staged copy.
+@test "under xinetd, programs built inside a 0700 directory are served from a world-reachable staged copy" {
+	local home=$BATS_TEST_TMPDIR/home stage kid
+	mkdir -m 700 "$home"
+	cp -a "$BIN" "$home/build"
+	run runuser -u inetkit-echo -- test -x "$home/build/echo"
+	assert_failure
+	BIN=$home/build start_xinetd "$DEST/etc/xinetd.d/inetkit-echo"
+	stage=$STAGE
+	[[ $stage != "$home"/* && $stage != "$TOP"/* ]] || fail "staged at $stage"
+	world_reachable "$stage/echo"
+	run bash -c "{ printf 'staged\n'; sleep 1; } | timeout 15 socat -t 5 -T 10 - TCP:127.0.0.1:$PORT"
+	assert_success
+	assert_output staged
+	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
+	# The directories the programs came from were left as they were.
+	assert_equal "$(stat -c %a "$home")" 700
+	# Gone with the test's background processes.
+	kill_bg
+	[ ! -e "$stage" ] || fail "$stage left behind"
+}
+
 @test "lcecho under xinetd, from our generated entry, lower-cases the exact bytes" {
 	start_xinetd "$DEST/etc/xinetd.d/inetkit-lcecho"
 	run talk_hex "$PORT" 'MiXeD\r\n\r\nAFTER\n'

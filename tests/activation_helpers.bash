@@ -109,16 +109,89 @@ make_dirs() {
 	MADE_DIRS="$made ${MADE_DIRS:-}"
 }
 
+# Creates the xinetd entries' users (make install-users: idempotent, and it
+# changes nothing when they exist). They are left in place afterwards: a
+# suite running at the same time may be using them.
+install_users() {
+	# shellcheck disable=SC2046
+	make -s -C "$TOP" $(make_vars) install-users >/dev/null ||
+		{ echo "make install-users failed" >&2; return 1; }
+}
+
+# True if every user can reach path $1: each directory on the way searchable
+# by others (o+x), the last component too if it is a directory, and readable
+# by others if it is a file. A checkout in root's 0700 home is not.
+world_reachable() {
+	local p d
+	p=$(readlink -f -- "$1") || return 1
+	[ -e "$p" ] || return 1
+	if [ -d "$p" ]; then d=$p; else d=$(dirname "$p"); fi
+	while :; do
+		[ "$(( 0$(stat -c %a "$d") & 1 ))" = 1 ] || { echo "$d is not searchable by others" >&2; return 1; }
+		[ "$d" != / ] || break
+		d=$(dirname "$d")
+	done
+	[ -d "$p" ] || [ "$(( 0$(stat -c %a "$p") & 4 ))" = 4 ] || { echo "$p is not readable by others" >&2; return 1; }
+}
+
+# Copies the built programs ($BIN/*, executables only) into a new staging
+# directory outside the checkout that every user can reach, and sets STAGE to
+# it: xinetd runs them as a service user, who may not reach the checkout
+# (cloned into root's 0700 home, say). The directory is 0755 under /tmp (or
+# /var/tmp), each directory on its path checked; the checkout's own
+# permissions are never touched. A keeper process in BG_PIDS removes it when
+# kill_bg (teardown) stops it, or after 10 minutes.
+stage_programs() {
+	local base p
+	STAGE=
+	for base in /tmp /var/tmp; do
+		world_reachable "$base" 2>/dev/null || continue
+		STAGE=$(mktemp -d "$base/inetkit-stage.XXXXXX") && break
+	done
+	[ -n "$STAGE" ] || { echo "no world-reachable /tmp or /var/tmp to stage in" >&2; return 1; }
+	chmod 755 "$STAGE"
+	# fd 3 closed: bats waits for whatever holds it.
+	bash -c 'trap '\''kill "$s" 2>/dev/null; rm -rf -- "$0"; exit 0'\'' TERM
+	    sleep 600 & s=$!; wait "$s"; rm -rf -- "$0"' "$STAGE" </dev/null >/dev/null 2>&1 3>&- &
+	BG_PIDS="${BG_PIDS:-} $!"
+	for p in "$BIN"/*; do
+		[ -f "$p" ] && [ -x "$p" ] || continue
+		install -m 755 "$p" "$STAGE/${p##*/}"
+	done
+	world_reachable "$STAGE" || return 1
+}
+
 # Starts xinetd in the foreground on a private configuration holding the
 # generated entry $1 (a file), enabled, on a free port, with server set to
-# the built program and server_args to the rest of the arguments. Sets PORT
-# XINETD_LOG (the services' log) and XINETD_OWN (xinetd's own messages).
+# the built program and the rest of the arguments appended to server_args
+# (so the entry's own, such as its session bound, stay). The programs run
+# from a staging copy (stage_programs), as the entry's user, whom the
+# function creates (install_users) if missing and checks can execute them;
+# an argument naming a built program ($BIN/...) names its staged copy.
+# Sets PORT, STAGE, XINETD_LOG (the services' log) and XINETD_OWN (xinetd's
+# own messages).
 start_xinetd() {
-	local entry=$1 prog dir
+	local entry=$1 prog dir user a args=() own
 	shift
 	dir=$(mktemp -d "$BATS_TEST_TMPDIR/xinetd.XXXXXX")
 	PORT=$(free_port)
 	prog=$(sed -n 's|^[[:space:]]*server[[:space:]]*=[[:space:]]*.*/\([^/]*\)$|\1|p' "$entry")
+	user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$entry")
+	own=$(sed -n 's/^[[:space:]]*server_args[[:space:]]*=[[:space:]]*//p' "$entry")
+	getent passwd "$user" >/dev/null || install_users || return 1
+	stage_programs || return 1
+	runuser -u "$user" -- test -x "$STAGE/$prog" ||
+		{ echo "$user cannot execute the staged $STAGE/$prog" >&2; return 1; }
+	# A state directory of its own, as make install-users makes it: a penalty
+	# one test earns must not refuse the next test's client.
+	install -d -m 700 -o "$user" -g "$user" "$STAGE/state"
+	own=${own/--state-dir \/var\/lib\/$user /--state-dir $STAGE/state }
+	for a in "$@"; do
+		case $a in
+		"$BIN"/*) args+=("$STAGE/${a#"$BIN"/}") ;;
+		*) args+=("$a") ;;
+		esac
+	done
 	mkdir -p "$dir/xinetd.d"
 	XINETD_LOG=$dir/xinetd.log XINETD_OWN=$dir/xinetd.own
 	: >"$XINETD_LOG"
@@ -126,11 +199,11 @@ start_xinetd() {
 	{
 		sed -e 's/^\([[:space:]]*disable[[:space:]]*=[[:space:]]*\)yes/\1no/' \
 		    -e "s|^\([[:space:]]*port[[:space:]]*=[[:space:]]*\).*|\1$PORT|" \
-		    -e "s|^\([[:space:]]*server[[:space:]]*=[[:space:]]*\).*|\1$BIN/$prog|" \
+		    -e "s|^\([[:space:]]*server[[:space:]]*=[[:space:]]*\).*|\1$STAGE/$prog|" \
+		    -e '/^[[:space:]]*server_args[[:space:]]*=/d' \
 		    -e '/^[[:space:]]*}/d' "$entry"
-		if [ $# -gt 0 ]; then
-			printf '\tserver_args\t= %s\n' "$*"
-		fi
+		[ ${#args[@]} -eq 0 ] || own="${own:+$own }${args[*]}"
+		[ -z "$own" ] || printf '\tserver_args\t= %s\n' "$own"
 		echo "}"
 	} >"$dir/xinetd.d/${entry##*/}"
 	printf 'defaults\n{\n\tlog_type = FILE %s\n}\nincludedir %s\n' \

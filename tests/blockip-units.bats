@@ -26,7 +26,7 @@ teardown() {
 	run grep -c '@[A-Z]*@' "$u/inetkit-echo-guarded@.service"
 	assert_failure 1
 	assert_output 0
-	run grep -x 'ExecStart=/usr/local/libexec/inetkit/blockip /etc/inetkit/blocked /usr/local/libexec/inetkit/echo' \
+	run grep -x 'ExecStart=/usr/local/libexec/inetkit/blockip --state-dir ${RUNTIME_DIRECTORY} /etc/inetkit/blocked /usr/local/libexec/inetkit/echo --session-timeout 3600' \
 	    "$u/inetkit-echo-guarded@.service"
 	assert_success
 	run grep -E '^Standard(Input|Output|Error)=' "$u/inetkit-echo-guarded@.service"
@@ -34,8 +34,8 @@ teardown() {
 StandardOutput=socket
 StandardError=journal"
 	run grep -E '^(DynamicUser|User|CacheDirectory)=' "$u/inetkit-echo-guarded@.service"
-	assert_output "User=inetkit-echo-guarded
-DynamicUser=yes
+	assert_output "DynamicUser=yes
+User=inetkit-echo-guarded
 CacheDirectory=inetkit-echo-guarded"
 	[ -x "$DEST/usr/local/libexec/inetkit/blockip" ]
 	[ -f "$DEST/usr/local/share/man/man8/inetkit-blockip.8" ]
@@ -72,12 +72,12 @@ CacheDirectory=inetkit-echo-guarded"
 	run grep -E '^[[:space:]]*(disable|server|server_args|port|per_source|cps|instances|user|wait)[[:space:]]*=' "$x"
 	assert_line --regexp 'disable[[:space:]]*= yes$'
 	assert_line --regexp 'server[[:space:]]*= /usr/local/libexec/inetkit/blockip$'
-	assert_line --regexp 'server_args[[:space:]]*= /etc/inetkit/blocked /usr/local/libexec/inetkit/echo$'
+	assert_line --regexp 'server_args[[:space:]]*= --state-dir /var/lib/inetkit-echo-guarded /etc/inetkit/blocked /usr/local/libexec/inetkit/echo --session-timeout 3600$'
 	assert_line --regexp 'port[[:space:]]*= 8012$'
 	assert_line --regexp 'per_source[[:space:]]*= [0-9]+$'
 	assert_line --regexp 'cps[[:space:]]*= [0-9]+ [0-9]+$'
 	assert_line --regexp 'instances[[:space:]]*= [0-9]+$'
-	assert_line --regexp 'user[[:space:]]*= nobody$'
+	assert_line --regexp 'user[[:space:]]*= inetkit-echo-guarded$'
 	assert_line --regexp 'wait[[:space:]]*= no$'
 }
 

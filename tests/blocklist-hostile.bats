@@ -20,6 +20,10 @@ setup() {
 	D=$(mktemp -d /tmp/inetkit-hostile.XXXXXX)
 	chmod 755 "$D"
 	LIST="$D/blocked"
+	# What nobody runs must be reachable by nobody from any checkout (a 0700 home too).
+	NBIN=$D/bin
+	mkdir -m 755 "$NBIN"
+	install -m 755 "$BIN/blockip" "$BIN/echo" "$NBIN/"
 	LOG="$BATS_TEST_TMPDIR/activate.log"
 	: >"$LOG"
 }
@@ -129,7 +133,7 @@ forged_setup() {
 	chmod 644 "$LIST"
 	# nobody cannot write $D, where the index would go; strace counts every flock.
 	serve_on 127.0.0.1 strace -f -qq -e trace=flock -ff -o "$D/trace" \
-	    setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/blockip" "$LIST" "$BIN/echo"
+	    setpriv --reuid=nobody --regid=nogroup --clear-groups "$NBIN/blockip" "$LIST" "$NBIN/echo"
 	t1=$(ms client 127.0.0.1 <<<"x")
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "x"
 	n=4 pids=
@@ -198,7 +202,7 @@ forged_setup() {
 	cp "$D/forged" "$LIST.idx"
 	chmod 664 "$LIST.idx"
 	serve_on 127.0.0.1 setpriv --reuid=nobody --regid=nogroup --clear-groups \
-	    "$BIN/echo" --block-list "$LIST"
+	    "$NBIN/echo" --block-list "$LIST"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
 	run child_status 2
@@ -226,7 +230,7 @@ forged_setup() {
 	rm "$LIST.idx"
 	ln -s "$D/forged" "$LIST.idx"
 	serve_on 127.0.0.1 setpriv --reuid=nobody --regid=nogroup --clear-groups \
-	    "$BIN/echo" --block-list "$LIST"
+	    "$NBIN/echo" --block-list "$LIST"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
 	run child_status 2

@@ -394,7 +394,7 @@ eof"
 	assert_success
 	assert_equal "${#lines[@]}" 2
 	run grep -E '^(ExecStart|LoadCredential)=' "$u/inetkit-cmdserver@.service"
-	assert_line "ExecStart=$d/usr/local/libexec/inetkit/cmdserver --htpasswd \${CREDENTIALS_DIRECTORY}/htpasswd"
+	assert_line "ExecStart=$d/usr/local/libexec/inetkit/cmdserver --htpasswd \${CREDENTIALS_DIRECTORY}/htpasswd --session-timeout 3600 --state-dir \${RUNTIME_DIRECTORY}"
 	assert_line "LoadCredential=htpasswd:/etc/inetkit/cmdserver.htpasswd"
 	for f in inetkit-cmdserver.socket inetkit-cmdserver@.service inetkit-cmdserver-pam.socket \
 	    inetkit-cmdserver-pam@.service; do

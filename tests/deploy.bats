@@ -21,25 +21,42 @@ inetkit-cmdserver@.service inetkit-echo-guarded-listen.service inetkit-echo-guar
 inetkit-echo-listen.service inetkit-echo@.service inetkit-lcecho-listen.service
 inetkit-lcecho@.service"
 XINETD_ENTRIES="inetkit-cmdserver inetkit-echo inetkit-echo-guarded inetkit-lcecho"
+# The command each entry's header (and README Deploy) gives to create its
+# user, and that make install-users runs, followed by the user's name.
+USERADD="useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group"
+# The session bound every entry's server_args carry (README Deploy).
+SESSION_TIMEOUT=3600
 
 setup_file() {
-	# World-readable (mktemp makes 0700): xinetd runs the installed programs
-	# as nobody, who must reach them and the fixtures.
+	# Outside the checkout, which may sit in a 0700 home, and reachable by
+	# every user (mktemp makes 0700): xinetd runs the installed programs as
+	# the entries' users, who must reach them and the fixtures.
 	export DEST FIX
 	DEST=$(mktemp -d /tmp/inetkit-deploy.XXXXXX)
 	FIX=$(mktemp -d /tmp/inetkit-deploy-fix.XXXXXX)
 	chmod 755 "$DEST" "$FIX"
 	install_tree "$DEST"
-	# The users file, as the xinetd entry says: bcrypt, readable by nogroup only.
-	htpasswd -cbB -C 5 "$FIX/htpasswd" dougm foobar 2>/dev/null
-	chgrp nogroup "$FIX/htpasswd"
-	chmod 640 "$FIX/htpasswd"
+	# The entries' users, as README Deploy says: make install-users (which
+	# skips those that exist). They stay: another suite may run as them.
+	install_users
 	# The block list; as the xinetd entry says, root compiles its index,
-	# which nobody could not write beside it.
+	# which the service's user could not write beside it.
 	printf '# test block list\n127.0.0.2\n' >"$FIX/blocked"
 	chmod 644 "$FIX/blocked"
 	"$DEST$PKGDIR/blockip" --check 127.0.0.2 "$FIX/blocked" && return 1
 	chmod -R a+rX "$FIX"
+	# The users file, as README Deploy and the xinetd entry say: bcrypt,
+	# owned by root and readable by the group of cmdserver's user only, with
+	# the README's own chown and chmod lines.
+	htpasswd -cbB -C 5 "$FIX/htpasswd" dougm foobar 2>/dev/null
+	local l w n=0
+	while read -r l; do
+		mapfile -t w < <(shell_words "${l//$SYSCONF\/inetkit\/cmdserver.htpasswd/$FIX/htpasswd}")
+		"${w[@]}"
+		n=$((n + 1))
+	done < <(deploy_block | grep -E '^(chown|chmod) .*/cmdserver\.htpasswd$')
+	[ "$n" = 2 ] || { echo "README Deploy: $n chown/chmod lines for the users file, not 2" >&2; return 1; }
+	world_reachable "$DEST$PKGDIR/echo" && world_reachable "$FIX/blocked"
 }
 
 teardown_file() {
@@ -86,6 +103,11 @@ exec_start() {
 		return 1 ;;
 	esac
 	line=${line//'${CREDENTIALS_DIRECTORY}/htpasswd'/$FIX/htpasswd}
+	# RuntimeDirectory=: one per service, shared by its instances, 0700.
+	if [[ $line == *'${RUNTIME_DIRECTORY}'* ]]; then
+		mkdir -p -m 700 "$BATS_TEST_TMPDIR/run-${unit##*/}"
+		line=${line//'${RUNTIME_DIRECTORY}'/$BATS_TEST_TMPDIR/run-${unit##*/}}
+	fi
 	line=${line//$SYSCONF\/inetkit\/blocked/$FIX/blocked}
 	case $line in
 	*'$'*) echo "$unit: a variable this test does not provide: $line" >&2; return 1 ;;
@@ -206,10 +228,17 @@ shell_words() {
 # Runs the installed xinetd entry $1 (a name in $DEST/etc/xinetd.d) in a real
 # xinetd in the foreground: enabled with the README's own sed command, on a
 # free port, with its paths moved under $DEST and its files in SYSCONFDIR
-# replaced by the test's; every other line (user nobody, limits) as installed.
-# Sets PORT, XINETD_LOG (the services' log) and XINETD_OWN (xinetd's own).
+# replaced by the test's; every other line (its own user, its limits, its
+# session bound) as installed, unless XINETD_EDIT, a sed expression, says
+# otherwise (it must change the entry). First checks that the entry's user
+# can execute the installed program. Sets PORT, XINETD_LOG (the services'
+# log), XINETD_OWN (xinetd's own) and XINETD_PID.
 xinetd_installed() {
-	local name=$1 dir sedline w
+	local name=$1 dir sedline w user prog state
+	user=$(entry_value "$DEST/etc/xinetd.d/$name" user)
+	prog=$(entry_value "$DEST/etc/xinetd.d/$name" server)
+	runuser -u "$user" -- test -x "$DEST$prog" ||
+		fail "$name: its user $user cannot execute $DEST$prog"
 	sedline=$(deploy_line '^sed -i ') || fail "no sed line"
 	mapfile -t w < <(shell_words "$sedline")
 	# A free port can be taken by another process before xinetd binds it:
@@ -220,10 +249,23 @@ xinetd_installed() {
 		cp "$DEST/etc/xinetd.d/$name" "$dir/xinetd.d/$name"
 		"${w[@]:0:$((${#w[@]} - 1))}" "$dir/xinetd.d/$name" || fail "README sed failed"
 		PORT=$(free_port)
+		# A state directory of its own, as make install-users makes it: a
+		# penalty one test earns must not refuse the next test's client.
+		state=$(mktemp -d "$DEST/state.XXXXXX")
+		chmod 755 "$state"
+		install -d -m 700 -o "$user" -g "$user" "$state/s"
 		sed -i -e "s|^\([[:space:]]*port[[:space:]]*=[[:space:]]*\).*|\1$PORT|" \
+		    -e "s|--state-dir /var/lib/$user |--state-dir $state/s |" \
 		    -e "s|$PKGDIR/|$DEST$PKGDIR/|g" \
 		    -e "s|$SYSCONF/inetkit/cmdserver.htpasswd|$FIX/htpasswd|g" \
 		    -e "s|$SYSCONF/inetkit/blocked|$FIX/blocked|g" "$dir/xinetd.d/$name"
+		if [ -n "${XINETD_EDIT:-}" ]; then
+			cp "$dir/xinetd.d/$name" "$dir/before-edit"
+			sed -i -e "$XINETD_EDIT" "$dir/xinetd.d/$name"
+			! cmp -s "$dir/before-edit" "$dir/xinetd.d/$name" ||
+				fail "$name: XINETD_EDIT '$XINETD_EDIT' changed nothing"
+			rm "$dir/before-edit"
+		fi
 		chmod -R a+rX "$dir"
 		XINETD_LOG=$dir/xinetd.log XINETD_OWN=$dir/xinetd.own
 		: >"$XINETD_LOG"
@@ -238,10 +280,106 @@ xinetd_installed() {
 	done
 	grep -q "Started working: 1 available service" "$XINETD_OWN" &&
 		wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
+	XINETD_PID=$(cat "$dir/xinetd.pid")
+	[ -d "/proc/$XINETD_PID" ] || fail "xinetd's pid file names no process: $XINETD_PID"
 	# xinetd took the entry without a complaint.
 	run grep -E 'ERROR|WARNING' "$XINETD_OWN"
 	assert_failure 1
 	assert_output ""
+}
+
+# The value of attribute $2 in xinetd entry $1 (the one line "NAME = VALUE").
+entry_value() {
+	local v
+	v=$(sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1")
+	[ -n "$v" ] && [ "$(printf '%s\n' "$v" | wc -l)" = 1 ] ||
+		{ echo "${1##*/}: not exactly one $2 line" >&2; return 1; }
+	printf '%s\n' "$v"
+}
+
+# session_ids SEND EXPECT: opens a session to the xinetd on 127.0.0.1:$PORT,
+# sends printf SEND, reads until the reply holds EXPECT and then, the session
+# still open, prints for the one process xinetd ($XINETD_PID) runs for it
+# "exe=PATH" and the Uid:, Gid: and Groups: lines of its /proc/PID/status.
+session_ids() {
+	# Each printf'd with an x after it, which $(...) keeps its newlines before.
+	# shellcheck disable=SC2059
+	timeout 30 python3 - "$PORT" "$XINETD_PID" "$(printf -- "$1"; echo x)" "$(printf -- "$2"; echo x)" <<'EOF'
+import os, socket, sys, time
+port, xpid = int(sys.argv[1]), sys.argv[2]
+send, expect = sys.argv[3][:-1].encode(), sys.argv[4][:-1].encode()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(send)
+got = b""
+while expect not in got:
+    b = s.recv(4096)
+    if not b:
+        sys.exit("EOF before %r; got %r" % (expect, got))
+    got += b
+kids = open("/proc/%s/task/%s/children" % (xpid, xpid)).read().split()
+if len(kids) != 1:
+    sys.exit("xinetd runs %d processes, not 1: %r" % (len(kids), kids))
+k = kids[0]
+print("exe=" + os.readlink("/proc/%s/exe" % k))
+for l in open("/proc/%s/status" % k):
+    if l.split(":")[0] in ("Uid", "Gid", "Groups"):
+        print(l.rstrip())
+s.close()
+EOF
+}
+
+# assert_served_as USER PROGRAM SEND EXPECT: the process serving a session
+# (session_ids SEND EXPECT) is the installed PROGRAM, running as USER and its
+# group (real, effective, saved and file-system ids alike), with no
+# supplementary group, and USER is not nobody.
+assert_served_as() {
+	local user=$1 uid gid
+	uid=$(id -u "$user") gid=$(getent group "$user" | cut -d: -f3)
+	[ -n "$gid" ] || fail "no group $user"
+	[ "$uid" != "$(id -u nobody)" ] || fail "$user is nobody"
+	run session_ids "$3" "$4"
+	assert_success
+	assert_line "exe=$DEST$PKGDIR/$2"
+	assert_line "Uid:	$uid	$uid	$uid	$uid"
+	assert_line "Gid:	$gid	$gid	$gid	$gid"
+	assert_line --regexp '^Groups:[[:space:]]*$'
+}
+
+# busy_session LOGIN: a session to 127.0.0.1:$PORT that is never idle: it
+# sends printf LOGIN (may be empty), then a line every 0.2 s for up to 10 s,
+# reading what comes back. Prints "eof after SECS s, REPLIES replies" when
+# the server closes, or "still open after 10 s".
+busy_session() {
+	# shellcheck disable=SC2059
+	timeout 30 python3 - "$PORT" "$(printf -- "$1"; echo x)" <<'EOF'
+import select, socket, sys, time
+port, login = int(sys.argv[1]), sys.argv[2][:-1].encode()
+t0 = time.monotonic()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+if login:
+    s.sendall(login)
+n = 0
+nxt = t0
+while time.monotonic() - t0 < 10:
+    now = time.monotonic()
+    if now >= nxt:
+        try:
+            s.sendall(b"date\n")
+        except OSError:
+            break
+        nxt = now + 0.2
+    r, _, _ = select.select([s], [], [], max(0.0, nxt - time.monotonic()))
+    if r:
+        try:
+            b = s.recv(4096)
+        except OSError:
+            b = b""
+        if not b:
+            print("eof after %.1f s, %d replies" % (time.monotonic() - t0, n))
+            sys.exit(0)
+        n += b.count(b"\n")
+print("still open after 10 s")
+EOF
 }
 
 # Checks that the paths in the units and xinetd entries under $1 (a DESTDIR
@@ -267,7 +405,9 @@ check_installed_paths() {
 			"$pkg"/*)
 				[ -x "$d$p" ] && [ -f "$d$p" ] || fail "${f##*/} runs $p, which make install did not install"
 				n=$((n + 1)) ;;
-			'${CREDENTIALS_DIRECTORY}'/*) ;;
+'${CREDENTIALS_DIRECTORY}'/*|'${RUNTIME_DIRECTORY}') ;;
+			# An xinetd entry's state directory (make install-users makes it).
+			/var/lib/inetkit-*) [[ $f == "$d$xdir"/* ]] || fail "${f##*/} names $p" ;;
 			/*)
 				[ "${p#"$etc"/inetkit/}" != "$p" ] || fail "${f##*/} names $p, outside $pkg and $etc/inetkit"
 				;;
@@ -294,7 +434,7 @@ check_installed_paths() {
 	assert_success
 	assert_equal "${#lines[@]}" 2
 	run grep -E '^[[:space:]]*server_args[[:space:]]*=' "$d/etc/xinetd.d/inetkit-echo-guarded"
-	assert_output --regexp '= /etc/inetkit/blocked /usr/local/libexec/inetkit/echo$'
+	assert_output --regexp "= --state-dir /var/lib/inetkit-echo-guarded /etc/inetkit/blocked /usr/local/libexec/inetkit/echo --session-timeout $SESSION_TIMEOUT\$"
 }
 
 @test "make install install-units with PREFIX=/opt/inetkit SYSCONFDIR=/opt/etc: the paths follow" {
@@ -313,8 +453,8 @@ check_installed_paths() {
 	assert_equal "${#lines[@]}" 2
 	run grep -E '^[[:space:]]*server_args[[:space:]]*=' "$d/opt/etc/xinetd.d/inetkit-echo-guarded" \
 	    "$d/opt/etc/xinetd.d/inetkit-cmdserver"
-	assert_line --regexp 'inetkit-echo-guarded:[[:space:]]*server_args[[:space:]]*= /opt/etc/inetkit/blocked /opt/inetkit/libexec/inetkit/echo$'
-	assert_line --regexp 'inetkit-cmdserver:[[:space:]]*server_args[[:space:]]*= --htpasswd /opt/etc/inetkit/cmdserver.htpasswd$'
+	assert_line --regexp "inetkit-echo-guarded:[[:space:]]*server_args[[:space:]]*= --state-dir /var/lib/inetkit-echo-guarded /opt/etc/inetkit/blocked /opt/inetkit/libexec/inetkit/echo --session-timeout $SESSION_TIMEOUT\$"
+	assert_line --regexp "inetkit-cmdserver:[[:space:]]*server_args[[:space:]]*= --state-dir /var/lib/inetkit-cmdserver --htpasswd /opt/etc/inetkit/cmdserver.htpasswd --session-timeout $SESSION_TIMEOUT\$"
 	# The man pages show the installed paths, and only those.
 	run grep -c -F /opt/inetkit/libexec/inetkit/echo "$d/opt/inetkit/share/man/man8/inetkit-echo.8"
 	[ "$output" -gt 0 ] || fail "inetkit-echo.8 never names the installed echo"
@@ -400,7 +540,7 @@ check_installed_paths() {
 @test "inetkit-cmdserver-pam@.service (Accept=yes) logs in through its PAM service, denies a bad password" {
 	local svc
 	# The ExecStart= names the PAM service; pam_wrapper reads it from PAMDIR, never /etc/pam.d.
-	svc=$(sed -n 's/^ExecStart=.* --pam \([^ ]*\)$/\1/p' "$(unit inetkit-cmdserver-pam@.service)")
+	svc=$(sed -n 's/^ExecStart=.* --pam \([^ ]*\).*$/\1/p' "$(unit inetkit-cmdserver-pam@.service)")
 	assert_equal "$svc" inetkit-cmdserver
 	PAMDIR=$BATS_TEST_TMPDIR/pam.d
 	mkdir -p "$PAMDIR"
@@ -439,28 +579,81 @@ assert_guarded() {
 
 # --- every installed xinetd entry under a real xinetd ----------------------------
 
-@test "the installed inetkit-echo xinetd entry echoes under xinetd, as nobody" {
+@test "every installed xinetd entry runs as its own user and group, made as its header says, and bounds its session" {
+	local f e user n=0 args pat uid gid home shell
+	for f in "$DEST/etc/xinetd.d"/*; do
+		e=${f##*/}
+		n=$((n + 1))
+		[[ " $(echo $XINETD_ENTRIES) " == *" $e "* ]] || fail "$e: an entry this suite does not run"
+		# The user and group are the service's own, named after it: no two
+		# entries share one, none is nobody or root.
+		user=$(entry_value "$f" user)
+		assert_equal "$user" "$e"
+		assert_equal "$(entry_value "$f" group)" "$e"
+		# The header says how to create it, with the command make install-users runs.
+		run grep -x -F "#   $USERADD $e" "$f"
+		assert_success
+		# The user exists as that command makes it: a system account, no
+		# home, no shell, its own group as its primary group.
+		run getent passwd "$user"
+		assert_success
+		IFS=: read -r _ _ uid gid _ home shell <<<"$output"
+		assert_equal "$home:$shell" /nonexistent:/usr/sbin/nologin
+		[ "$uid" -lt 1000 ] && [ "$uid" -gt 0 ] || fail "$user: uid $uid is not a system uid"
+		assert_equal "$gid" "$(getent group "$user" | cut -d: -f3)"
+		# The session bound, as one option of the program that serves the
+		# session: for echo-guarded, echo's (after it), not blockip's.
+		args=" $(entry_value "$f" server_args) "
+		case $e in
+		inetkit-echo-guarded) pat=" $PKGDIR/echo .*--session-timeout $SESSION_TIMEOUT " ;;
+		*) pat=" --session-timeout $SESSION_TIMEOUT " ;;
+		esac
+		[[ $args =~ $pat ]] || fail "$e: server_args '$args' do not carry --session-timeout $SESSION_TIMEOUT"
+		[ "$(grep -o -e '--session-timeout' <<<"$args" | wc -l)" = 1 ] || fail "$e: more than one session bound"
+		# One table of sources for every instance, in the user's own state
+		# directory, which make install-users makes 0700.
+		[[ $args == *" --state-dir /var/lib/$user "* ]] || fail "$e: no --state-dir /var/lib/$user"
+		run stat -c '%U:%G %a' "/var/lib/$user"
+		assert_output "$user:$user 700"
+	done
+	assert_equal "$n" "$(echo $XINETD_ENTRIES | wc -w)"
+}
+
+@test "the installed inetkit-echo xinetd entry echoes under xinetd, as inetkit-echo" {
 	xinetd_installed inetkit-echo
 	say "$PORT" 'Hello xinetd\n'
 	assert_reply 'Hello xinetd\n'
 	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 10
+	assert_served_as inetkit-echo echo 'held\n' 'held\n'
 }
 
-@test "the installed inetkit-lcecho xinetd entry lower-cases under xinetd, as nobody" {
+@test "the installed inetkit-lcecho xinetd entry lower-cases under xinetd, as inetkit-lcecho" {
 	xinetd_installed inetkit-lcecho
 	say "$PORT" 'Hello XINETD\n'
 	assert_reply 'hello xinetd\n'
 	wait_grep "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 10
+	assert_served_as inetkit-lcecho lcecho 'HELD\n' 'held\n'
 }
 
-@test "the installed inetkit-cmdserver xinetd entry logs in from its htpasswd file under xinetd, as nobody" {
+@test "the installed inetkit-cmdserver xinetd entry logs in from its htpasswd file under xinetd, as inetkit-cmdserver" {
+	local u
+	# The users file as the entry says: root's, readable by the group of
+	# cmdserver's user, by no other service's user nor nobody.
+	assert_equal "$(stat -c '%U:%G %a' "$FIX/htpasswd")" "root:inetkit-cmdserver 640"
+	for u in $XINETD_ENTRIES nobody; do
+		[ "$u" != inetkit-cmdserver ] || continue
+		run runuser -u "$u" -- cat "$FIX/htpasswd"
+		assert_failure
+	done
 	xinetd_installed inetkit-cmdserver
 	say "$PORT" 'dougm\nfoobar\ndate\nquit\n'
 	assert_cmdserver_session
 	wait_grep "$XINETD_LOG" "EXIT: inetkit-cmdserver status=0" 10
+	# The process that reads the password being typed runs as inetkit-cmdserver.
+	assert_served_as inetkit-cmdserver cmdserver 'dougm\n' 'Password: '
 }
 
-@test "the installed inetkit-echo-guarded xinetd entry echoes for others and drops a listed client, as nobody" {
+@test "the installed inetkit-echo-guarded xinetd entry echoes for others and drops a listed client, as inetkit-echo-guarded" {
 	xinetd_installed inetkit-echo-guarded
 	say "$PORT" 'hello\n' bind=127.0.0.3
 	assert_reply 'hello\n'
@@ -468,9 +661,191 @@ assert_guarded() {
 	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
 	assert_reply ''
 	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
+	# blockip has exec'd echo, which serves the session as the entry's user.
+	assert_served_as inetkit-echo-guarded echo 'held\n' 'held\n'
+}
+
+@test "every installed xinetd entry ends a busy session at its --session-timeout (2 s put in place of $SESSION_TIMEOUT)" {
+	local e login secs
+	for e in $XINETD_ENTRIES; do
+		login=
+		[ "$e" != inetkit-cmdserver ] || login='dougm\nfoobar\n'
+		XINETD_EDIT="s/--session-timeout $SESSION_TIMEOUT\\([[:space:]]\\|\$\\)/--session-timeout 2\\1/" \
+		    xinetd_installed "$e"
+		# A line every 0.2 s, far inside the idle timeout: only the session bound ends it.
+		run busy_session "$login"
+		assert_success
+		[[ $output =~ ^eof\ after\ ([0-9.]+)\ s,\ ([0-9]+)\ replies$ ]] || fail "$e: $output"
+		secs=${BASH_REMATCH[1]}
+		[ "${BASH_REMATCH[2]}" -ge 5 ] || fail "$e: only ${BASH_REMATCH[2]} replies before the end: not served"
+		le 1.5 "$secs" && le "$secs" 4 || fail "$e: session ended after $secs s, not at its 2 s bound"
+		# An ordinary end for the service: exit 0, after about 2 s.
+		wait_grep "$XINETD_LOG" "EXIT: $e status=0" 10
+		run grep -E "EXIT: $e status=0 .*duration=[23]\\(sec\\)" "$XINETD_LOG"
+		assert_success
+		kill_bg
+	done
+}
+
+# A fake getent, useradd, groupadd and id in $1: users and groups named
+# inetkit-* exist only once made (recorded in $1/state), each call to
+# useradd or groupadd is logged in $1/calls, the first useradd fails as a
+# held /etc/passwd lock does, and id -u prints $2.
+fake_accounts() {
+	local d=$1
+	mkdir -p "$d"
+	: >"$d/state"
+	: >"$d/calls"
+	cat >"$d/getent" <<EOF
+#!/bin/sh
+case \$2 in
+inetkit-*) grep -qx "\$1 \$2" "$d/state" ;;
+*) exec /usr/bin/getent "\$@" ;;
+esac
+EOF
+	cat >"$d/useradd" <<EOF
+#!/bin/sh
+echo "useradd \$*" >>"$d/calls"
+if [ ! -e "$d/locked-once" ]; then
+	: >"$d/locked-once"
+	echo "useradd: cannot lock /etc/passwd; try again later." >&2
+	exit 1
+fi
+for u; do :; done
+echo "passwd \$u" >>"$d/state"
+case " \$* " in *" --user-group "*) echo "group \$u" >>"$d/state" ;; esac
+EOF
+	cat >"$d/groupadd" <<EOF
+#!/bin/sh
+echo "groupadd \$*" >>"$d/calls"
+for g; do :; done
+echo "group \$g" >>"$d/state"
+EOF
+	cat >"$d/id" <<EOF
+#!/bin/sh
+[ "\$1" = -u ] && { echo $2; exit 0; }
+echo "id of \$1"
+EOF
+	printf '#!/bin/sh\nexit 0\n' >"$d/chown"
+	chmod 755 "$d/getent" "$d/useradd" "$d/groupadd" "$d/id" "$d/chown"
+}
+
+install_users_with() {
+	local d=$1
+	shift
+	# shellcheck disable=SC2046
+	PATH="$d:$PATH" make -s -C "$TOP" $(make_vars) install-users STATEDIR="$d/lib" "$@"
+}
+
+@test "make install-users creates each entry's missing user and group with the documented command, once" {
+	local d=$BATS_TEST_TMPDIR/fake e want=
+	fake_accounts "$d" 0
+	run install_users_with "$d"
+	assert_success
+	# The first useradd met a held lock and was tried again.
+	assert_output --partial "useradd: cannot lock /etc/passwd"
+	for e in $(echo $XINETD_ENTRIES | tr ' ' '\n' | sort); do
+		assert_line "install-users: $USERADD $e"
+		assert_line "install-users: $e: present (id of $e)"
+		want="$want$USERADD $e
+"
+	done
+	assert_equal "$(cat "$d/calls")" "$(printf '%s' "$USERADD $(echo $XINETD_ENTRIES | tr ' ' '\n' | sort | head -n 1)
+$want")"
+	# Again: nothing to do, nothing run.
+	: >"$d/calls"
+	run install_users_with "$d"
+	assert_success
+	refute_output --partial useradd
+	assert_equal "$(grep -c ': present (' <<<"$output")" "$(echo $XINETD_ENTRIES | wc -w)"
+	assert_equal "$(cat "$d/calls")" ""
+	# A group left without its user, a user without its group: each gets what it lacks.
+	grep -v -x -e 'passwd inetkit-echo' -e 'group inetkit-lcecho' "$d/state" >"$d/state.new"
+	mv "$d/state.new" "$d/state"
+	run install_users_with "$d"
+	assert_success
+	assert_equal "$(cat "$d/calls")" "${USERADD% --user-group} --gid inetkit-echo inetkit-echo
+groupadd --system inetkit-lcecho"
+	assert_line "install-users: ${USERADD% --user-group} --gid inetkit-echo inetkit-echo"
+	assert_line "install-users: groupadd --system inetkit-lcecho"
+}
+
+@test "make install-users creates nothing with a DESTDIR, and fails for a missing user when not root" {
+	local d=$BATS_TEST_TMPDIR/fake
+	fake_accounts "$d" 0
+	run install_users_with "$d" DESTDIR="$BATS_TEST_TMPDIR/stage"
+	assert_success
+	assert_output --partial "DESTDIR is set"
+	assert_equal "$(cat "$d/calls")" ""
+	[ ! -e "$BATS_TEST_TMPDIR/stage" ]
+	fake_accounts "$d" 1000
+	run install_users_with "$d"
+	assert_failure
+	assert_output --partial "is missing; run as root"
+	assert_equal "$(cat "$d/calls")" ""
+}
+
+@test "make install-users on this machine: every entry's user in place, and a second run changes nothing" {
+	local before after
+	before=$(getent passwd; getent group)
+	# shellcheck disable=SC2046
+	run make -s -C "$TOP" $(make_vars) install-users
+	assert_success
+	refute_output --partial useradd
+	refute_output --partial groupadd
+	assert_equal "$(grep -c ': present (uid=' <<<"$output")" "$(echo $XINETD_ENTRIES | wc -w)"
+	after=$(getent passwd; getent group)
+	assert_equal "$after" "$before"
+}
+
+# The xinetd cases of this suite and of activation.bats, run from a copy of
+# the tree inside a 0700 directory (as a clone in root's home is): whatever a
+# service's user must exec or read has to be staged outside the checkout.
+@test "the xinetd tests pass from a checkout inside a 0700 directory" {
+	[ -z "${INETKIT_NESTED:-}" ] || skip "already the copy"
+	local home=$BATS_TEST_TMPDIR/home copy
+	copy=$home/inetkit
+	mkdir -p "$copy/$BUILD"
+	chmod 700 "$home"
+	tar -C "$TOP" --exclude=./build --exclude=./.git -cf - . | tar -C "$copy" -xf -
+	cp -a "$TOP/$BUILD/." "$copy/$BUILD/"
+	# The service users cannot reach the copy: the case is real.
+	for u in $XINETD_ENTRIES nobody; do
+		run runuser -u "$u" -- test -x "$copy/$BUILD/echo"
+		assert_failure
+	done
+	run env INETKIT_NESTED=1 BUILD="$BUILD" timeout 300 bats --formatter tap \
+	    -f 'under xinetd, from our generated entry' "$copy/tests/activation.bats" </dev/null
+	assert_success
+	[ "$(grep -c '^ok ' <<<"$output")" -ge 2 ] || fail "too few xinetd tests ran: $output"
+	run env INETKIT_NESTED=1 BUILD="$BUILD" timeout 300 bats --formatter tap \
+	    -f 'installed inetkit-[a-z-]* xinetd entry' "$copy/tests/deploy.bats" </dev/null
+	assert_success
+	[ "$(grep -c '^ok ' <<<"$output")" -ge 4 ] || fail "too few xinetd tests ran: $output"
 }
 
 # --- the README's Deploy commands ------------------------------------------------
+
+@test "README Deploy: make install-users, the useradd command it runs, the users file's owner and mode" {
+	local e
+	run deploy_line '^make install-users( |$)'
+	assert_success
+	run deploy_line '^useradd '
+	assert_success
+	assert_output "$USERADD inetkit-cmdserver"
+	for e in $XINETD_ENTRIES; do
+		sed -n '/^## Deploy/,/^## /p' "$TOP/README.md" | grep -q -F "\`$e\`" ||
+			fail "README Deploy does not name the user $e"
+	done
+	run deploy_line '^chown '
+	assert_output "chown root:inetkit-cmdserver $SYSCONF/inetkit/cmdserver.htpasswd"
+	run deploy_line '^chmod '
+	assert_output "chmod 640 $SYSCONF/inetkit/cmdserver.htpasswd"
+	# The entry's header says the same.
+	run grep -x -F -e "#   chown root:inetkit-cmdserver $SYSCONF/inetkit/cmdserver.htpasswd" \
+	    -e "#   chmod 640 $SYSCONF/inetkit/cmdserver.htpasswd" "$DEST/etc/xinetd.d/inetkit-cmdserver"
+	assert_equal "${#lines[@]}" 2
+}
 
 @test "README Deploy: the units and the xinetd entry its commands name are installed" {
 	local l n=0

@@ -21,8 +21,30 @@ setup_file() {
 		run grep -c '@[A-Z]*@' "$u/inetkit-$s@.service"
 		assert_failure 1
 		assert_output 0
-		run grep -x "ExecStart=/usr/local/libexec/inetkit/$s" "$u/inetkit-$s@.service"
+		run grep -x "ExecStart=/usr/local/libexec/inetkit/$s --session-timeout 3600 --state-dir \${RUNTIME_DIRECTORY}" \
+		    "$u/inetkit-$s@.service"
 		assert_success
+	done
+}
+
+@test "every Accept=yes unit bounds its session and shares one table of sources across its instances" {
+	local f n=0 u=$DEST$(unitdir) name
+	for f in "$u"/inetkit-*@.service; do
+		name=${f##*/}
+		name=${name%@.service}
+		n=$((n + 1))
+		grep -Eq '^ExecStart=.* --session-timeout [0-9]+( |$)' "$f" || fail "$f: no --session-timeout"
+		grep -q '^ExecStart=.* --state-dir \${RUNTIME_DIRECTORY}' "$f" || fail "$f: no --state-dir"
+		# One user for every instance (a named dynamic user, or root for PAM), one
+		# directory, kept between instances.
+		grep -Eqx "User=($name|root)" "$f" || fail "$f: no User=$name"
+		grep -qx "RuntimeDirectory=$name" "$f" || fail "$f: no RuntimeDirectory=$name"
+		grep -qx 'RuntimeDirectoryMode=0700' "$f" || fail "$f: RuntimeDirectory not 0700"
+		grep -qx 'RuntimeDirectoryPreserve=yes' "$f" || fail "$f: RuntimeDirectory not preserved"
+	done
+	[ "$n" -ge 5 ]
+	for f in "$u"/inetkit-*-listen.service; do
+		grep -Eq '^ExecStart=.* --session-timeout [0-9]+' "$f" || fail "$f: no --session-timeout"
 	done
 }
 
@@ -106,7 +128,7 @@ StandardError=journal"
 		assert_line --regexp 'instances[[:space:]]*= [0-9]+$'
 		assert_line --regexp 'type[[:space:]]*= UNLISTED$'
 		assert_line --regexp 'wait[[:space:]]*= no$'
-		assert_line --regexp 'user[[:space:]]*= nobody$'
+		assert_line --regexp "user[[:space:]]*= inetkit-$s\$"
 		assert_line --regexp 'socket_type[[:space:]]*= stream$'
 	done
 }
