@@ -421,3 +421,44 @@ eof"
 	assert_success
 	assert_output ""
 }
+
+# --- memory of a session ----------------------------------------------------------
+
+@test "cmdserver at its Password: prompt is not dumpable: a process of its own user cannot read its memory" {
+	local stage pid
+	# Run as nobody, from a copy nobody can reach whatever the checkout's mode.
+	stage=$(mktemp -d /tmp/inetkit-dumpable.XXXXXX)
+	chmod 755 "$stage"
+	install -m 755 "$BIN/cmdserver" "$stage/"
+	install -m 644 "$U" "$stage/users"
+	PORT=$(free_port)
+	bg systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" setpriv --reuid=nobody \
+	    --regid=nogroup --clear-groups "$stage/cmdserver" --htpasswd "$stage/users" --fail-delay 0 \
+	    --log stderr 2>>"$BATS_TEST_TMPDIR/activate.log"
+	wait_grep "$BATS_TEST_TMPDIR/activate.log" "Listening on" 10
+	run python3 - "$PORT" "$stage/cmdserver" <<'PY'
+import socket, subprocess, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+buf = b""
+while b"Login: " not in buf:
+    buf += s.recv(100)
+s.sendall(b"dougm\n")
+while b"Password: " not in buf:
+    buf += s.recv(100)
+pid = subprocess.run(["pgrep", "-n", "-f", sys.argv[2]], capture_output=True, text=True).stdout.split()[0]
+uid = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("Uid:")][0]
+owner = subprocess.run(["stat", "-c", "%U:%G", "/proc/%s/mem" % pid], capture_output=True, text=True).stdout.strip()
+peek = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+    "head", "-c", "1", "/proc/%s/environ" % pid], capture_output=True, text=True)
+print("uid", uid)
+print("proc", owner)
+print("peek", "refused" if peek.returncode else "read")
+s.sendall(b"foobar\nquit\n")
+PY
+	rm -rf "$stage"
+	assert_success
+	# The session runs as nobody, yet its /proc files are root's, and nobody reads none of them.
+	assert_line "uid $(id -u nobody)"
+	assert_line "proc root:root"
+	assert_line "peek refused"
+}
