@@ -51,27 +51,6 @@ inetd_on() {
 	wait_log "$BATS_TEST_TMPDIR/activate.log" "Listening on .*:$PORT"
 }
 
-# HAProxy in the foreground on a free port (HPORT), relaying to $PORT with send-proxy-v2.
-haproxy_front() {
-	HPORT=$(free_port)
-	cat >"$BATS_TEST_TMPDIR/haproxy.cfg" <<-EOF
-	global
-	    maxconn 64
-	defaults
-	    mode tcp
-	    timeout connect 5s
-	    timeout client 30s
-	    timeout server 30s
-	frontend fe
-	    bind 127.0.0.1:$HPORT
-	    default_backend be
-	backend be
-	    server s 127.0.0.1:$PORT send-proxy-v2
-	EOF
-	bg haproxy -f "$BATS_TEST_TMPDIR/haproxy.cfg" -db 2>>"$BATS_TEST_TMPDIR/haproxy.log"
-	wait_port "$HPORT"
-}
-
 # Holds a connection from SRC to port $2 open for up to 30 s, sending nothing.
 hold_from() {
 	socat "TCP:127.0.0.1:$2,bind=$1" "EXEC:sleep 30" 2>/dev/null &
@@ -86,7 +65,7 @@ echo_from() {
 @test "behind HAProxy, --max-per-source counts the clients the headers name, not the proxy" {
 	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --max-per-source 1 \
 	    --max-per-netblock 0
-	haproxy_front
+	haproxy_front send-proxy-v2
 	hold_from 127.0.0.2 "$HPORT"
 	sleep 0.5
 	# Another client through the same proxy is served: the proxy's address counts for nothing.
@@ -103,7 +82,7 @@ echo_from() {
 @test "behind HAProxy, a refused client is penalized, and the proxy and its other clients are not" {
 	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --cidr-deny 127.0.0.2/32 \
 	    --cidr-allow 0.0.0.0/0 --penalty 30
-	haproxy_front
+	haproxy_front send-proxy-v2
 	run echo_from 127.0.0.2 "$HPORT"
 	assert_output ""
 	wait_count "penalized 127\.0\.0\.2 for 30s" 1
@@ -133,7 +112,7 @@ echo_from() {
 
 @test "a header that never comes delays only its own connection, not the accept loop" {
 	listen_on "$BIN/echo" --proxy-protocol --trusted-proxy 127.0.0.1 --proxy-timeout 20
-	haproxy_front
+	haproxy_front send-proxy-v2
 	hold_from 127.0.0.1 "$PORT"	# trusted, and silent
 	sleep 0.3
 	t0=$(date +%s%N)
@@ -160,25 +139,25 @@ echo_from() {
 	assert_output "$(id -u) 600"
 }
 
+# burst_penalized_once SRC: 8 wrong passwords from SRC at once, failing together: one penalty.
+burst_penalized_once() {
+	run python3 "$CLIENT" burst "$PORT" "$1" alice wrong 8
+	[ "$(grep -c '^denied$' <<<"$output")" -eq 8 ]
+	wait_count "penalized ${1//./\\.} for 2s after 1 refusal" 1
+	sleep 0.5
+	run grep -c "penalized ${1//./\\.} for" "$LOG"
+	assert_output 1
+}
+
 @test "a burst of failed logins that end together raises the penalty once (accept loop and Accept=yes)" {
 	listen_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 1 \
 	    --penalty 2 --penalty-max 300
-	run python3 "$CLIENT" burst "$PORT" 127.0.0.2 alice wrong 8
-	[ "$(grep -c '^denied$' <<<"$output")" -eq 8 ]
-	wait_count "penalized 127\.0\.0\.2 for 2s after 1 refusal" 1
-	sleep 0.5
-	run grep -c "penalized 127\.0\.0\.2 for" "$LOG"
-	assert_output 1
+	burst_penalized_once 127.0.0.2
 	kill_bg
 	: >"$LOG"
 	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 1 \
 	    --state-dir "$STATE" --penalty 2
-	run python3 "$CLIENT" burst "$PORT" 127.0.0.3 alice wrong 8
-	[ "$(grep -c '^denied$' <<<"$output")" -eq 8 ]
-	wait_count "penalized 127\.0\.0\.3 for 2s after 1 refusal" 1
-	sleep 0.5
-	run grep -c "penalized 127\.0\.0\.3 for" "$LOG"
-	assert_output 1
+	burst_penalized_once 127.0.0.3
 }
 
 @test "a later refusal doubles the penalty, up to --penalty-max" {

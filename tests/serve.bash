@@ -55,3 +55,26 @@ has_ipv6_loopback() {
 }
 
 RAWCLIENT="$TOP/tests/rawclient.py"
+
+# haproxy_front MODE: HAProxy in the foreground on a free loopback port
+# (HPORT) relaying to $PORT with "send-proxy" or "send-proxy-v2".
+haproxy_front() {
+	command -v haproxy >/dev/null || skip "haproxy not installed"
+	HPORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/haproxy.cfg" <<-EOF
+	global
+	    maxconn 64
+	defaults
+	    mode tcp
+	    timeout connect 5s
+	    timeout client 10s
+	    timeout server 10s
+	frontend fe
+	    bind 127.0.0.1:$HPORT
+	    default_backend be
+	backend be
+	    server echo 127.0.0.1:$PORT $1
+	EOF
+	bg haproxy -f "$BATS_TEST_TMPDIR/haproxy.cfg" -db 2>>"$BATS_TEST_TMPDIR/haproxy.log"
+	wait_port "$HPORT"
+}
