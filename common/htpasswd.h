@@ -9,24 +9,30 @@
 /*
  * Apache htpasswd files (inetkit-htpasswd(5)): "user:hash" lines, '#'
  * comments. Formats: $apr1$ and {SHA} here (over libmd's MD5 and SHA-1),
- * everything else libxcrypt's crypt_rn() verifies: bcrypt $2y$/$2a$/$2b$,
- * $5$, $6$, $y$, $1$, DES. Anything else (a plain-text entry) never matches.
+ * everything else libxcrypt's crypt_rn() verifies: bcrypt $2y$/$2a$/$2b$/$2x$,
+ * $5$, $6$, $y$, $gy$, $7$, $sha1$, $md5, $1$, $3$, BSDi and DES. Anything
+ * else (a plain-text entry) never matches.
  */
 #define HTPASSWD_LINE_MAX 8192		/* Apache's MAX_STRING_LEN */
 #define HTPASSWD_HASH_MAX 512
 #define HTPASSWD_REPORT_MAX 8		/* bad lines noted a login; the rest are counted */
 
 /*
- * Work limits: Apache's htpasswd makes bcrypt costs up to 17 (about 7 s
- * here); SHA-crypt ($5$, $6$), $sha1$ and $md5 take up to ten million
- * rounds (3 to 13 s). A hash over them is never computed.
+ * Work limits (the table in htpasswd.c, measured there and listed in
+ * inetkit-htpasswd(5)): a hash over them, in a format not in the table,
+ * or whose cost cannot be read, is never computed.
  */
-#define HTPASSWD_BCRYPT_COST_MAX 17
-#define HTPASSWD_ROUNDS_MAX 10000000UL
+#define HTPASSWD_BCRYPT_COST_MAX 17		/* Apache's htpasswd -C maximum */
+#define HTPASSWD_ROUNDS_MAX 10000000UL		/* SHA-crypt, $sha1$, BSDi extended DES */
+#define HTPASSWD_SUNMD5_ROUNDS_MAX 5000000UL	/* $md5: 10000000 took twice bcrypt 17's time */
+#define HTPASSWD_MEM_MAX (257ULL << 20)		/* scrypt, yescrypt: bytes allocated */
+#define HTPASSWD_WORK_MAX (4ULL << 30)		/* scrypt, yescrypt: bytes mixed, weighted */
 
-/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format or over the limits. */
+/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format or is never computed. */
 int htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen);
-int htpasswd_too_costly(const char *h, size_t n, char *why, size_t len);
+
+/* 1 (and why) if the hash is never computed: see the work limits above. */
+int htpasswd_uncomputable(const char *h, size_t n, char *why, size_t len);
 
 /*
  * Reads the file anew and checks lg->user with pass. The whole file is

@@ -5,7 +5,10 @@
  * file holds, a login is accepted only for a valid name whose first entry
  * (Apache's rules, parsed again here) is a hash in a known format that the
  * password matches, and never for a plain-text or malformed entry, nor
- * for one over the work limits. What a login logs is bounded.
+ * for one over the work limits. What a login logs is bounded. And every
+ * entry that htpasswd_uncomputable() lets through is, by the work limits
+ * parsed again here from libxcrypt's formats, in a known format and within
+ * them: nothing over the limits, or unreadable, is ever computed.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -140,25 +143,197 @@ bcrypt_cost(const char *p, const char *end)
 	return (p[4] - '0') * 10 + p[5] - '0';
 }
 
-/* The rounds a round-counted setting at p asks for, else -1. */
+/*
+ * The rounds a round-counted setting at p asks for, and in *max its limit;
+ * -1 if p is no such setting, -2 if it is one whose count is no plain
+ * number (which libxcrypt's strtoul() could read as 2^64 - 1).
+ */
 static long long
-rounds(const char *p, const char *end)
+rounds(const char *p, const char *end, long long *max)
 {
-	static const char *const pre[] = { "$5$rounds=", "$6$rounds=", "$md5,rounds=", "$sha1$" };
+	static const struct {
+		const char *pre;
+		unsigned long max;
+	} pre[] = {
+		{ "$5$rounds=", HTPASSWD_ROUNDS_MAX }, { "$6$rounds=", HTPASSWD_ROUNDS_MAX },
+		{ "$md5,rounds=", HTPASSWD_SUNMD5_ROUNDS_MAX },
+		{ "$md5$rounds=", HTPASSWD_SUNMD5_ROUNDS_MAX }, { "$sha1$", HTPASSWD_ROUNDS_MAX },
+	};
+	size_t i, k;
+	long long v;
+
+	for (i = 0; i < sizeof pre / sizeof pre[0]; i++)
+		if ((size_t)(end - p) >= (k = strlen(pre[i].pre)) && memcmp(p, pre[i].pre, k) == 0) {
+			*max = (long long)pre[i].max;
+			return (v = decimal(p + k, end)) < 0 ? -2 : v;
+		}
+	return -1;
+}
+
+/* The value of a character of crypt's base 64, 64 if none. */
+static unsigned
+b64val(char c)
+{
+	const char *d = c ? memchr(itoa64, c, sizeof itoa64 - 1) : NULL;
+
+	return d ? (unsigned)(d - itoa64) : 64;
+}
+
+/*
+ * yescrypt's variable-length numbers (decode64_uint32), by their classes:
+ * a first character in 0..47 is the whole number; 48..55 takes one more
+ * character, 56..59 two, 60..61 three, 62 four, 63 five, the rest
+ * big-endian, each class after the values of the ones before.
+ */
+static const char *
+ynum(const char *p, const char *end, unsigned long long min, unsigned long long *v)
+{
+	static const struct {
+		unsigned first, more;
+	} cls[] = { { 0, 0 }, { 48, 1 }, { 56, 2 }, { 60, 3 }, { 62, 4 }, { 63, 5 } };
+	unsigned long long base = min, c;
+	unsigned i, j, k;
+
+	if (p >= end || (c = b64val(*p++)) > 63)
+		return NULL;
+	for (i = 0; i + 1 < sizeof cls / sizeof cls[0] && c >= cls[i + 1].first; i++)
+		base += (unsigned long long)(cls[i + 1].first - cls[i].first) << (6 * cls[i].more);
+	*v = base + ((c - cls[i].first) << (6 * cls[i].more));
+	for (j = cls[i].more; j > 0; j--) {
+		if (p >= end || (k = b64val(*p++)) > 63)
+			return NULL;
+		*v += (unsigned long long)k << (6 * (j - 1));
+	}
+	return p;
+}
+
+/*
+ * The memory and mixing of scrypt's and yescrypt's parameters, as
+ * htpasswd.c counts them (see memhard_over() there): 1 if over the limits.
+ * Computed in 128 bits, with memory bounded before the mixing is.
+ */
+static int
+memhard_over(unsigned long long n, unsigned long long r, unsigned long long p,
+    unsigned long long t, int rw, unsigned __int128 *memp, unsigned __int128 *workp)
+{
+	unsigned __int128 v = (unsigned __int128)128 * r * n, b = (unsigned __int128)128 * r * p;
+	unsigned __int128 lanes = rw ? 1 : p, s = rw ? (unsigned __int128)12352 * p : 0;
+	unsigned __int128 thirds, mem, work;
+
+	*memp = *workp = 0;
+	if (r > 1ULL << 32 || p > 1ULL << 32 || n > 1ULL << 63)
+		return 1;
+	mem = v + b + (unsigned __int128)256 * r + s;
+	*memp = mem;
+	if (mem > HTPASSWD_MEM_MAX)
+		return 1;
+	if (rw)
+		thirds = t == 0 ? 4 : t == 1 ? 5 : (unsigned __int128)3 * t;
+	else
+		thirds = 3 + (t == 0 ? 3 : t == 1 ? 5 : (unsigned __int128)3 * t);
+	work = v * lanes * thirds / 3 + (rw ? 24 : 12) * b + 2 * s + (rw ? v / 48 : 0);
+	*workp = work;
+	return work > HTPASSWD_WORK_MAX;
+}
+
+/*
+ * A scrypt or yescrypt setting at p: 1 if over the limits or unreadable
+ * (g and NROM included: libxcrypt refuses them), 0 if within, -1 if p is
+ * neither. *cheap: within, and a millisecond's work.
+ */
+static int
+memhard(const char *p, const char *end, int *cheap)
+{
+	unsigned long long fl, ln, r, have = 0, pp = 1, t = 0;
+	unsigned __int128 mem, work;
+	const char *q;
+	int over, i;
+
+	*cheap = 0;
+	if (end - p >= 3 && memcmp(p, "$7$", 3) == 0) {
+		if (end - p < 14 || (ln = b64val(p[3])) < 1 || ln > 63)
+			return 1;
+		for (r = pp = 0, i = 0; i < 5; i++) {
+			if (b64val(p[4 + i]) > 63 || b64val(p[9 + i]) > 63)
+				return 1;
+			r += (unsigned long long)b64val(p[4 + i]) << (6 * i);
+			pp += (unsigned long long)b64val(p[9 + i]) << (6 * i);
+		}
+		over = memhard_over(1ULL << ln, r, pp, 0, 0, &mem, &work);
+	} else if ((end - p >= 3 && memcmp(p, "$y$", 3) == 0)
+	    || (end - p >= 4 && memcmp(p, "$gy$", 4) == 0)) {
+		q = p + (p[1] == 'g' ? 4 : 3);
+		if (!(q = ynum(q, end, 0, &fl)) || fl > 257 || !(q = ynum(q, end, 1, &ln)) || ln > 63
+		    || !(q = ynum(q, end, 1, &r)))
+			return 1;
+		if (q < end && *q != '$' && !(q = ynum(q, end, 1, &have)))
+			return 1;
+		if ((have & 1) && !(q = ynum(q, end, 2, &pp)))
+			return 1;
+		if ((have & 2) && !(q = ynum(q, end, 1, &t)))
+			return 1;
+		if ((have & 12) || q >= end || *q != '$')
+			return 1;
+		over = memhard_over(1ULL << ln, r, pp, t, fl >= 2, &mem, &work);
+	} else {
+		return -1;
+	}
+	*cheap = !over && mem <= 1 << 20 && work <= 4 << 20;
+	return over;
+}
+
+/* The BSDi extended DES count of "_CCCC...", else -1. */
+static long
+bsdi_count(const char *p, const char *end)
+{
+	long count = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (p + 1 + i >= end || b64val(p[1 + i]) > 63)
+			return -1;
+		count |= (long)b64val(p[1 + i]) << (6 * i);
+	}
+	return count;
+}
+
+/* A '$' format of libxcrypt's (or Apache's $apr1$): the rows of htpasswd.c's table. */
+static int
+known_format(const char *h, size_t n)
+{
+	static const char *const pre[] = { "$apr1$", "$y$", "$gy$", "$7$", "$2b$", "$2y$",
+		"$2a$", "$2x$", "$6$", "$5$", "$sha1", "$md5", "$1$", "$3$" };
 	size_t i, k;
 
 	for (i = 0; i < sizeof pre / sizeof pre[0]; i++)
-		if ((size_t)(end - p) >= (k = strlen(pre[i])) && memcmp(p, pre[i], k) == 0)
-			return decimal(p + k, end);
-	return -1;
+		if (n >= (k = strlen(pre[i])) && memcmp(h, pre[i], k) == 0)
+			return 1;
+	return 0;
 }
 
 /* Over the limits htpasswd.c sets on the work a hash may ask for (parsed again here). */
 static int
 over_limits(const char *h, size_t n)
 {
-	return bcrypt_cost(h, h + n) > HTPASSWD_BCRYPT_COST_MAX
-	    || rounds(h, h + n) > (long long)HTPASSWD_ROUNDS_MAX;
+	const char *end = h + n;
+	long long v, max;
+	int m, cheap;
+
+	if (h[0] == '$' && !known_format(h, n))
+		return 1;
+	if (n >= 4 && h[0] == '$' && h[1] == '2' && h[2] && strchr("abxy", h[2]) && h[3] == '$')
+		return bcrypt_cost(h, end) < 0 || bcrypt_cost(h, end) > HTPASSWD_BCRYPT_COST_MAX;
+	if (n >= 5 && memcmp(h, "$sha1", 5) == 0 && (n < 7 || h[5] != '$' || decimal(h + 6, end) < 0))
+		return 1;
+	if (n >= 4 && memcmp(h, "$md5", 4) == 0 && (n < 5 || (h[4] != '$' && h[4] != ',')))
+		return 1;
+	if ((v = rounds(h, end, &max)) != -1)
+		return v < 0 || v > max;
+	if ((m = memhard(h, end, &cheap)) >= 0)
+		return m;
+	if (n == 20 && h[0] == '_' && in64(h + 1, n - 1))
+		return bsdi_count(h, end) > (long)HTPASSWD_ROUNDS_MAX;
+	return 0;
 }
 
 /*
@@ -167,44 +342,74 @@ over_limits(const char *h, size_t n)
  * or gigabytes within the limits, and the file is the administrator's:
  * inputs that ask for more than a cheap cost, but not more than the limits
  * (which htpasswd.c refuses without computing anything), are left out here.
+ * Anything that htpasswd.c computes, and this does not leave out, costs
+ * little unless the two parsers disagree: a slow input is a finding.
  */
 static int
 costly(const char *f, size_t n)
 {
 	const char *p, *end = f + n;
-	unsigned long count;
-	long long v;
-	size_t i;
-	int c;
+	long long v, max;
+	long count;
+	int c, cheap;
 
-	if (memmem(f, n, "$y$", 3) || memmem(f, n, "$7$", 3) || memmem(f, n, "$gy$", 4))
-		return 1;
 	for (p = f; (p = memmem(p, (size_t)(end - p), "$2", 2)); p += 2)
-		if ((c = bcrypt_cost(p, end)) < 0 || (c > 5 && c <= HTPASSWD_BCRYPT_COST_MAX))
+		if ((c = bcrypt_cost(p, end)) > 5 && c <= HTPASSWD_BCRYPT_COST_MAX)
 			return 1;
-	for (p = f; (p = memchr(p, '$', (size_t)(end - p))); p++)
-		if ((v = rounds(p, end)) > 9999 && v <= (long long)HTPASSWD_ROUNDS_MAX)
+	for (p = f; (p = memchr(p, '$', (size_t)(end - p))); p++) {
+		if ((v = rounds(p, end, &max)) > 9999 && v <= max)
 			return 1;
-	/* "rounds=" elsewhere, or "$sha1$" with no number: leave out what libxcrypt might read. */
-	for (p = f; (p = memmem(p, (size_t)(end - p), "rounds=", 7)); p += 7)
-		if (decimal(p + 7, end) > 9999 && (p < f + 3 || rounds(p - 3, end) < 0)
-		    && (p < f + 5 || rounds(p - 5, end) < 0))
-			return 1;
-	for (p = f; (p = memmem(p, (size_t)(end - p), "$sha1$", 6)); p += 6)
-		if (decimal(p + 6, end) < 0)
-			return 1;
-	for (p = f; (p = memchr(p, '_', (size_t)(end - p))); p++) {
-		const char *d;
-
-		for (count = 0, i = 0; i < 4 && p + 1 + i < end; i++) {
-			if (!(d = memchr(itoa64, p[1 + i], sizeof itoa64 - 1)))
-				break;
-			count |= (unsigned long)(d - itoa64) << (6 * i);
-		}
-		if (count > 5000)
+		if (memhard(p, end, &cheap) == 0 && !cheap)
 			return 1;
 	}
+	/* "rounds=" elsewhere: leave out what libxcrypt might read. */
+	for (p = f; (p = memmem(p, (size_t)(end - p), "rounds=", 7)); p += 7)
+		if (decimal(p + 7, end) > 9999 && (p < f + 3 || rounds(p - 3, end, &max) == -1)
+		    && (p < f + 5 || rounds(p - 5, end, &max) == -1))
+			return 1;
+	for (p = f; (p = memchr(p, '_', (size_t)(end - p))); p++)
+		if ((count = bsdi_count(p, end)) > 5000 && count <= (long)HTPASSWD_ROUNDS_MAX)
+			return 1;
 	return 0;
+}
+
+/*
+ * Every entry of the file, as mod_authn_file reads it: whatever
+ * htpasswd_uncomputable() lets through is within the limits parsed here,
+ * and its reason for the rest is a bounded string.
+ */
+static void
+check_entries(const char *f, size_t n)
+{
+	const char *p = f, *end = f + n;
+	char why[80];
+
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		const char *le = lf ? lf : end, *colon, *h, *he;
+		size_t len = (size_t)(le - p), hlen;
+
+		if (len <= HTPASSWD_LINE_MAX) {
+			while (len && (p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
+				len--;
+			if (len && p[0] != '#' && !memchr(p, '\0', len)
+			    && (colon = memchr(p, ':', len)) && colon != p) {
+				h = colon + 1;
+				he = memchr(h, ':', len - (size_t)(h - p));
+				hlen = (size_t)((he ? he : p + len) - h);
+				memset(why, 0xa5, sizeof why);
+				if (hlen && hlen <= HTPASSWD_HASH_MAX) {
+					if (!htpasswd_uncomputable(h, hlen, why, sizeof why)) {
+						if (hash_format(h, hlen) && over_limits(h, hlen))
+							abort();
+					} else if (!memchr(why, '\0', sizeof why)) {
+						abort();
+					}
+				}
+			}
+		}
+		p = le + 1;
+	}
 }
 
 int
@@ -232,6 +437,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= ulen + plen;
 	if (costly(file, size))
 		return 0;
+	check_entries(file, size);
 	if ((fd = memfd_create("htpasswd", MFD_CLOEXEC)) < 0
 	    || write(fd, file, size) != (ssize_t)size)
 		abort();

@@ -162,6 +162,141 @@ setup_file() {
 	assert_failure
 }
 
+# fast_reject FILE USER: cmdserver refuses USER (any password) within 1 s.
+# Every over-limit entry below would take from 1.7 s (BSDi's largest count)
+# to days to compute; a login that computes none takes a few milliseconds.
+# A hash in progress ignores SIGTERM, so the run is cut at 3 s by SIGKILL.
+fast_reject() {
+	local t0=${EPOCHREALTIME/./} rc=0 ms
+	printf '%s\n' "$2" 'not the password' | timeout -s KILL 3 "$BIN/cmdserver" --fail-delay 0 \
+	    --log stderr --htpasswd "$1" >"$OUT" 2>"$ERR" || rc=$?
+	ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+	[ "$rc" = 1 ] && [ "$(hex "$OUT")" = "$(hexf "Login: Password: $DENIED")" ] ||
+		fail "user $2: exit $rc after $ms ms, output $(od -An -c "$OUT" | tr -s ' \n' ' ')"
+	[ "$ms" -lt 1000 ] || fail "user $2: refused after $ms ms: an entry over the limits was computed"
+}
+
+# over_limits FILE WHY1 WHY2 PASS: FILE's lines 1 (user big) and 2 (long) are
+# over the work limits, for reasons WHY1 and WHY2; line 3 (good) is within
+# them, with password PASS.
+over_limits() {
+	local f=$1 why1=$2 why2=$3 pass=$4
+	# An unknown user is checked against line 3, the first entry within the limits.
+	fast_reject "$f" nobody
+	run grep -F 'warning: htpasswd file' "$ERR"
+	assert_line --partial "htpasswd file $f line 1: $why1; line skipped"
+	assert_line --partial "htpasswd file $f line 2: $why2; line skipped"
+	assert_equal "${#lines[@]}" 2
+	run grep -F 'login failed for user nobody from unknown: unknown user' "$ERR"
+	assert_success
+	# An over-limit entry of the user's own: refused at once, with its line and reason.
+	fast_reject "$f" big
+	run grep -F "login failed for user big from unknown: htpasswd file $f line 1: $why1" "$ERR"
+	assert_success
+	fast_reject "$f" long
+	run grep -F "login failed for user long from unknown: htpasswd file $f line 2: $why2" "$ERR"
+	assert_success
+	# The entry within the limits logs in, as htpasswd -vb (through crypt(3)) agrees.
+	check "$f" good "$pass" accept
+}
+
+@test "htpasswd yescrypt over the limits: never computed, reported; within them: logs in" {
+	local f=$BATS_TEST_TMPDIR/yescrypt y
+	# mkpasswd's default, -R 5: N = 2^12 blocks of r = 32 x 128 bytes (16 MiB).
+	y=$(mkpasswd -m yescrypt 'good secret')
+	{
+		# N raised to 2^19 (j9T to jGT; mkpasswd writes up to 2^18, at -R 11): 2 GiB.
+		echo "big:${y/\$y\$j9T\$/\$y\$jGT\$}"
+		# t = 2^20 ("/" says t follows, "y/vrD" is 2^20): that many passes over the 16 MiB.
+		echo "long:${y/\$y\$j9T\$/\$y\$j9T\/y\/vrD\$}"
+		echo "good:$y"
+	} >"$f"
+	over_limits "$f" 'yescrypt needs 2049 MiB of memory, over the limit of 257 MiB' \
+	    'yescrypt mixes 16777217 MiB of memory, over the limit of 4096 MiB' 'good secret'
+}
+
+@test "htpasswd gost-yescrypt over the limits: never computed, reported; within them: logs in" {
+	local f=$BATS_TEST_TMPDIR/gost y
+	y=$(mkpasswd -m gost-yescrypt 'good secret')
+	{
+		echo "big:${y/\$gy\$j9T\$/\$gy\$jGT\$}"
+		echo "long:${y/\$gy\$j9T\$/\$gy\$j9T\/y\/vrD\$}"
+		echo "good:$y"
+	} >"$f"
+	over_limits "$f" 'gost-yescrypt needs 2049 MiB of memory, over the limit of 257 MiB' \
+	    'gost-yescrypt mixes 16777217 MiB of memory, over the limit of 4096 MiB' 'good secret'
+}
+
+@test "htpasswd scrypt over the limits: never computed, reported; within them: logs in" {
+	local f=$BATS_TEST_TMPDIR/scrypt s
+	# mkpasswd's default, -R 7: "C" is log2 N = 14, "U...." r = 32, "/...." p = 1 (64 MiB).
+	s=$(mkpasswd -m scrypt 'good secret')
+	{
+		# log2 N = 19 ("H"): 2 GiB.
+		echo "big:${s/\$7\$CU/\$7\$HU}"
+		# r = 1 and p = 2^20 ("...2."): a million passes, one after the other, over 2 MiB.
+		echo "long:${s/\$7\$CU....\/..../\$7\$C\/.......2.}"
+		echo "good:$s"
+	} >"$f"
+	over_limits "$f" 'scrypt needs 2049 MiB of memory, over the limit of 257 MiB' \
+	    'scrypt mixes 4195840 MiB of memory, over the limit of 4096 MiB' 'good secret'
+}
+
+@test "htpasswd BSDi extended DES over the rounds limit: never computed, reported; within it: logs in" {
+	local f=$BATS_TEST_TMPDIR/bsdi b
+	# mkpasswd's default count, 725 ("J9..").
+	b=$(mkpasswd -m bsdicrypt 'good secret')
+	{
+		# "_", the count in four characters, least significant first, the salt, the hash.
+		echo 'big:_zzzzsaltAAAAAAAAAAA'	# 16777215, the most the count holds: 1.7 s
+		echo 'long:_/O7asaltAAAAAAAAAAA'	# 10000001
+		echo "good:$b"
+	} >"$f"
+	over_limits "$f" '16777215 rounds over the limit of 10000000' \
+	    '10000001 rounds over the limit of 10000000' 'good secret'
+}
+
+@test "htpasswd yescrypt at the memory limit: mkpasswd -R 9 (256 MiB) logs in, -R 10 is refused" {
+	local f=$BATS_TEST_TMPDIR/ylimit
+	{
+		printf 'edge:%s\n' "$(mkpasswd -m yescrypt -R 9 'edge secret')"
+		printf 'over:%s\n' "$(mkpasswd -m yescrypt -R 10 'over secret')"
+	} >"$f"
+	run verdict "$f" edge 'edge secret'
+	assert_output accept
+	run grep -F 'warning: htpasswd file' "$ERR"
+	assert_output --partial "line 2: yescrypt needs 513 MiB of memory, over the limit of 257 MiB; line skipped"
+	refute_output --partial 'line 1:'
+	run verdict "$f" over 'over secret'
+	assert_output reject
+}
+
+@test "htpasswd settings libxcrypt would read as more than they say, or cannot be costed, are never computed" {
+	local f=$BATS_TEST_TMPDIR/misread
+	{
+		# strtoul() takes a sign: libxcrypt would run 2^64 - 1 iterations.
+		echo 'neg:$sha1$-1$saltsalt$AAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+		# SunMD5's bug-compatible "$md5$rounds=", as costly as "$md5,rounds=".
+		echo 'md5:$md5$rounds=999999999$saltsalt$AAAAAAAAAAAAAAAAAAAAAA'
+		# yescrypt's NROM (a ROM, never given) and a format with no row at all.
+		echo 'rom:$y$j9T5.$saltsaltsaltsaltsaltsa$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+		echo 'argon:$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA'
+		htpasswd -nbB -C 5 good 'good secret' 2>/dev/null | head -n 1
+	} >"$f"
+	fast_reject "$f" nobody
+	run grep -F 'warning: htpasswd file' "$ERR"
+	assert_line --partial "line 1: sha1crypt cost unreadable; line skipped"
+	assert_line --partial "line 2: 999999999 rounds over the limit of 5000000; line skipped"
+	assert_line --partial "line 3: yescrypt upgrade or ROM parameter, never computed; line skipped"
+	assert_line --partial "line 4: hash format not in the table of work limits; line skipped"
+	fast_reject "$f" neg
+	fast_reject "$f" md5
+	run grep -F "login failed for user md5 from unknown: htpasswd file $f line 2: 999999999 rounds" "$ERR"
+	assert_success
+	fast_reject "$f" argon
+	check "$f" good 'good secret' accept
+}
+
 @test "htpasswd user names with spaces, dots and UTF-8" {
 	check "$HT" 'with space' 'space secret' accept
 	check "$HT" 'with' 'space secret' reject

@@ -26,7 +26,7 @@ login_with() {
 		shift
 	done
 	shift
-	printf '%s\n' "${lines[@]}" | timeout 10 env "${CMD_ENV[@]}" "$BIN/cmdserver" \
+	printf '%s\n' "${lines[@]}" | timeout -k 2 10 env "${CMD_ENV[@]}" "$BIN/cmdserver" \
 	    --fail-delay 0 --log stderr "$@" >"$OUT" 2>"$ERR"
 }
 
