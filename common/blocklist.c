@@ -725,11 +725,12 @@ blocklist_index_path(char *out, size_t len, const char *list, const char *index)
 static void
 note_unwritable(struct blocklist *bl, const char *refused, int e)
 {
-	char r[REFUSED_MAX + BLOCKLIST_PATHMAX + 32] = "";
+	char r[2048] = "";
 
+	/* Each path cut to 1900 bytes, so that both, and the reasons, fit in the note. */
 	if (refused[0])
-		snprintf(r, sizeof r, "index %s refused: %s; ", bl->index, refused);
-	snprintf(bl->note, sizeof bl->note, "%sunable to write index %s: %s", r, bl->index,
+		snprintf(r, sizeof r, "index %.1900s refused: %s; ", bl->index, refused);
+	snprintf(bl->note, sizeof bl->note, "%sunable to write index %.1900s: %.64s", r, bl->index,
 	    strerror(e));
 	bl->index[0] = '\0';
 }
