@@ -46,8 +46,10 @@ setup_file() {
 	assert_line --regexp '^\{SHA\}'
 	assert_line --regexp '^[./0-9A-Za-z]{13}$'
 	assert_line --regexp '^\$5\$'
-	assert_line --regexp '^\$6\$[^r]'
+	# A default-rounds $6$ entry and a rounds=20000 one (a salt may itself start "r").
 	assert_line --regexp '^\$6\$rounds=20000\$'
+	assert_equal "$(grep -c '^\$6\$' <<<"$output")" 2
+	assert_equal "$(grep -c '^\$6\$rounds=' <<<"$output")" 1
 	assert_line --regexp '^\$y\$'
 	assert_line 'plain secret'
 }
