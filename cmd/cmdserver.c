@@ -89,16 +89,21 @@ configure(struct conn *c)
 	return EXIT_SERVED;
 }
 
-/* The pre-authentication phase, from the connection's start, is bounded as a whole. */
+/*
+ * A client that must log in has --login-timeout from the connection's
+ * start for the whole pre-authentication phase; one let in by address has
+ * no such phase.
+ */
 static enum conn_verdict
 pre_connection(struct conn *c)
 {
-	io_deadline(IO_LOGIN, &c->start, (unsigned)login_timeout);
-	if (satisfy == SATISFY_ANY) {
+	if (satisfy == SATISFY_ANY)
 		logged_in = c->access == ACL_ALLOW;
-		return CONN_ACCEPT;
-	}
-	return acl_refused(c->access) ? CONN_REFUSE : CONN_ACCEPT;
+	else if (acl_refused(c->access))
+		return CONN_REFUSE;
+	if (!logged_in)
+		io_deadline(IO_LOGIN, &c->start, (unsigned)login_timeout);
+	return CONN_ACCEPT;
 }
 
 /*

@@ -250,6 +250,16 @@ burst_penalized_once() {
 	wait_count 'login timeout peer=127\.0\.0\.1:.* status=1 end=login timeout' 1
 }
 
+@test "--login-timeout does not apply to a client --satisfy any lets in by address" {
+	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --login-timeout 1 \
+	    --satisfy any --cidr-allow 127.0.0.2/32
+	# Let in without a login, it may idle past the login timeout and still be served.
+	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" 127.0.0.2 @sleep=2.5 'date\n' 'quit\n'
+	assert_output --partial 'Welcome to inetkit cmdserver'
+	assert_output --regexp '[0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}'
+	wait_count 'served peer=127\.0\.0\.2:.* status=0 end=' 1
+}
+
 @test "--refusal-message reaches clients refused by a rule, a limit or the block list; cmdserver's stays Access Denied" {
 	printf '127.0.0.3\n' >"$BATS_TEST_TMPDIR/blocked"
 	inetd_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 \
