@@ -215,6 +215,9 @@ abandoned(struct conn *c, const char *where)
 {
 	c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION || c->io.end == IO_LOGIN
 	    ? "login timeout" : "login abandoned";
+	/* Stopped by the service (SIGTERM, an error), not left by the client: no penalty. */
+	if (c->io.end == IO_TERM || c->io.end == IO_ERROR)
+		c->no_penalty = 1;
 	if (c->io.end == IO_EOF || c->io.end == IO_OK)
 		io_puts(&c->io, DENIED);
 	log_msg(LOG_LVL_NOTICE, "login abandoned by %s (user %s) at %s: %s", peer_str(&c->peer),
@@ -263,6 +266,14 @@ login(struct conn *c)
 	if (r == AUTH_OK && !required(lg.user_final)) {
 		r = AUTH_DENIED;
 		snprintf(lg.why, sizeof lg.why, "not a --require-user");
+	}
+	/*
+	 * A login already under way when its source was penalized (one of
+	 * many at once) never succeeds, and its answer is every failure's.
+	 */
+	if (r == AUTH_OK && conn_penalized(c)) {
+		r = AUTH_DENIED;
+		snprintf(lg.why, sizeof lg.why, "source penalized during the login");
 	}
 	if (r == AUTH_OK) {
 		conn_set_user(c, lg.user_final, strlen(lg.user_final));

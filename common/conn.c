@@ -147,7 +147,8 @@ static const struct conf_opt common_opts[] = {
 	    .help = "time allowed for the whole PROXY header (default 5)" },
 	{ .name = "block-list", .type = CONF_STR,
 	    .dest = &settings.block_list, .arg = "LIST",
-	    .help = "drop clients listed in LIST without a byte (inetkit-blocklist(5))" },
+	    .help = "drop clients listed in LIST (only --refusal-message is sent; inetkit-blocklist(5))"
+	    },
 	{ .name = "block-list-index", .type = CONF_STR,
 	    .dest = &settings.block_list_index, .arg = "PATH",
 	    .help = "compiled index of the block list (default $CACHE_DIRECTORY/..., else LIST.idx)" },
@@ -417,7 +418,7 @@ proxy_stage(struct conn *c)
 		snprintf(c->rule, ACL_RULEMAX, "proxy: peer is not a --trusted-proxy");
 		return EXIT_REFUSED;
 	}
-	/* Until the header names a client, the peer is the proxy: never limited or penalized. */
+	/* Until the header is read, the peer is the proxy: never limited or penalized. */
 	c->trusted_peer = 1;
 	st = proxy_read(c->conn_fd, buf, (unsigned)settings.proxy_timeout * 1000, &h, &got);
 	if (st != PROXY_OK) {
@@ -429,18 +430,22 @@ proxy_stage(struct conn *c)
 		return st == PROXY_TIMEOUT ? EXIT_REFUSED : st == PROXY_IOERR ? EXIT_TEMP : EXIT_USAGE;
 	}
 	c->peer.proxied = 1;
-	if (!h.local) {
+	/*
+	 * A LOCAL or UNKNOWN header names no client: the connection is the
+	 * proxy's own, and is limited and penalized as the proxy, or every
+	 * client of a non-IP frontend would go unlimited.
+	 */
+	c->trusted_peer = 0;
+	if (!h.local)
 		peer_set_proxy(&c->peer, &h.src, h.sport, &h.dst, h.dport);
-		c->trusted_peer = 0;
-	}
 	return EXIT_SERVED;
 }
 
 /*
  * --block-list: blockip's check without blockip's exec, for a program that
  * can afford no second process image per connection. A listed client is
- * dropped without a byte, like a firewall would, whatever the service's
- * refusal message.
+ * dropped without a byte, like a firewall would, whatever the service's own
+ * refusal (svc->refusal); only --refusal-message is sent.
  */
 static int
 block_stage(struct conn *c)
@@ -460,6 +465,8 @@ block_stage(struct conn *c)
 		    settings.block_list, (unsigned long long)m.line, m.text);
 		return -1;
 	}
+	/* The list's fault, not the client's: no penalty for that refusal. */
+	c->no_penalty = 1;
 	log_msg(deny ? LOG_LVL_ERR : LOG_LVL_WARNING, "%s: %s %s (--block-list-on-error %s)",
 	    why, deny ? "refusing" : "allowing", c->peer.has_remote ? c->peer.remote_ip
 	    : "unknown client", on_error_choices[settings.block_list_on_error]);
@@ -542,7 +549,7 @@ limit_stage(struct conn *c)
 		switch (serve_report(c->sc, a, &why)) {
 		case 1:
 			snprintf(c->rule, ACL_RULEMAX, "%s", why);
-			c->limited = 1;
+			c->no_penalty = 1;
 			return EXIT_REFUSED;
 		case -1:
 			log_msg(LOG_LVL_WARNING, "the listener did not answer the report of %s: "
@@ -575,7 +582,7 @@ limit_stage(struct conn *c)
 		    settings.limits.netblock.n, settings.limits.netblock.secs, net);
 		break;
 	}
-	c->limited = 1;
+	c->no_penalty = 1;
 	return EXIT_REFUSED;
 }
 
@@ -590,7 +597,7 @@ penalize(struct conn *c)
 	struct srctab_note note;
 	enum srctab_verdict v;
 
-	if (!table.map || c->limited || c->trusted_peer || !c->peer.has_remote)
+	if (!table.map || c->no_penalty || c->trusted_peer || !c->peer.has_remote)
 		return;
 	v = srctab_refused(&table, &c->peer.remote, &settings.limits, c->started_ms,
 	    srctab_now(), &note);
@@ -737,23 +744,16 @@ scrub_identity(void)
 static int
 table_open(const struct service *svc, int accept_loop)
 {
-	char path[4096], err[4400];
+	char name[128], err[4400];
 
 	if (settings.state_dir) {
-		if ((size_t)snprintf(path, sizeof path, "%s/inetkit-%s.sources", settings.state_dir,
-		    svc->name) >= sizeof path) {
-			log_msg(LOG_LVL_ERR, "fatal: option --state-dir: path too long");
-			return EXIT_USAGE;
-		}
-		if (srctab_open(&table, path, err, sizeof err) == 0)
+		snprintf(name, sizeof name, "inetkit-%s.sources", svc->name);
+		if (srctab_open(&table, settings.state_dir, name, err, sizeof err) == 0)
 			return EXIT_SERVED;
-		if (accept_loop) {
-			log_msg(LOG_LVL_ERR, "fatal: table of sources: %s", err);
-			return EXIT_TEMP;
-		}
-		log_msg(LOG_LVL_ERR, "table of sources: %s; serving without rates or penalties",
-		    err);
-		return EXIT_SERVED;
+		/* Fail closed: a limit that silently vanished would be worse than none given. */
+		log_msg(LOG_LVL_ERR, "%stable of sources: %s%s", accept_loop ? "fatal: " : "", err,
+		    accept_loop ? "" : "; refusing the connection");
+		return EXIT_TEMP;
 	}
 	if (accept_loop) {
 		if (srctab_anon(&table, err, sizeof err) == 0)
@@ -767,6 +767,15 @@ table_open(const struct service *svc, int accept_loop)
 		return EXIT_USAGE;
 	}
 	return EXIT_SERVED;
+}
+
+/* A login under way when its source was penalized never succeeds (cmdserver asks). */
+int
+conn_penalized(const struct conn *c)
+{
+	if (!table.map || !c->peer.has_remote || c->trusted_peer)
+		return 0;
+	return srctab_penalized(&table, &c->peer.remote, &settings.limits, srctab_now());
 }
 
 int

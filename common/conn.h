@@ -73,7 +73,7 @@ struct conn {
 	char user[LOG_ESCBUF];		/* escaped user name, for the log */
 	int conn_fd;
 	const struct serve_conn *sc;	/* in a child of the accept loop, else NULL */
-	int limited;			/* refused by a limit: no penalty for that */
+	int no_penalty;			/* refused by a limit, or by the service's own fault */
 	int trusted_peer;		/* the peer is a trusted proxy, not a client */
 	int argc;			/* operands after the options */
 	char **argv;
@@ -101,5 +101,6 @@ struct service {
 int conn_main(const struct service *svc, int argc, char **argv);
 void conn_set_user(struct conn *c, const char *user, size_t len);
 int conn_end_status(const struct conn *c);
+int conn_penalized(const struct conn *c);
 
 #endif

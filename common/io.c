@@ -20,52 +20,76 @@
 static volatile sig_atomic_t stopped;
 
 /*
- * The session's deadlines, in CLOCK_MONOTONIC seconds (0: none): the
+ * The session's deadlines, in CLOCK_MONOTONIC milliseconds (0: none): the
  * session timeout and a login deadline (cmdserver's --login-timeout). One
- * alarm is armed for the nearer; when it rings, the handler ends the
+ * timer is armed for the nearer; when it rings, the handler ends the
  * session with the reason whose time has come, or re-arms for the other.
+ * Once the session is stopped the timer rings every 100 ms, so that a
+ * read or write entered just after the flag was checked is still
+ * interrupted.
  */
-static volatile time_t deadline_session, deadline_login;
+static volatile int64_t deadline_session, deadline_login;
 
-static time_t
-mono_now(void)
+static int64_t
+mono_ms(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);	/* async-signal-safe */
-	return t.tv_sec;
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static void
-arm(time_t now)
+ring_in(int64_t ms, int64_t every)
 {
-	time_t next = 0;
+	struct itimerval it = {
+		.it_interval = { (time_t)(every / 1000), (suseconds_t)(every % 1000 * 1000) },
+		.it_value = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000) },
+	};
+
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void
+arm(int64_t now)
+{
+	int64_t next = 0;
 
 	if (deadline_session && (!next || deadline_session < next))
 		next = deadline_session;
 	if (deadline_login && (!next || deadline_login < next))
 		next = deadline_login;
-	alarm(next ? (unsigned)(next > now ? next - now : 1) : 0);
+	ring_in(next ? (next > now ? next - now : 1) : 0, 0);
 }
 
 static void
 on_signal(int sig)
 {
-	time_t now;
+	int64_t now;
 
 	if (stopped)
 		return;
 	if (sig != SIGALRM) {
 		stopped = IO_TERM;
+		ring_in(100, 100);
 		return;
 	}
-	now = mono_now();
+	now = mono_ms();
 	if (deadline_login && deadline_login <= now)
 		stopped = IO_LOGIN;
 	else if (deadline_session && deadline_session <= now)
 		stopped = IO_SESSION;
+	if (stopped)
+		ring_in(100, 100);
 	else
 		arm(now);
+}
+
+/* Whether the session was stopped (a timeout, SIGTERM): for loops that retry EINTR. */
+int
+io_stopped(void)
+{
+	return stopped != 0;
 }
 
 /*
@@ -95,7 +119,8 @@ void
 io_deadline(enum io_end why, const struct timespec *base, unsigned secs)
 {
 	sigset_t block, orig;
-	time_t now = mono_now(), at = secs ? base->tv_sec + (time_t)secs : 0;
+	int64_t now = mono_ms(), at = secs ? (int64_t)base->tv_sec * 1000
+	    + base->tv_nsec / 1000000 + (int64_t)secs * 1000 : 0;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGALRM);
@@ -106,7 +131,10 @@ io_deadline(enum io_end why, const struct timespec *base, unsigned secs)
 		deadline_session = at;
 	if (at && at <= now && !stopped)
 		stopped = why;
-	arm(now);
+	if (stopped)
+		ring_in(100, 100);
+	else
+		arm(now);
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 

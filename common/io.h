@@ -55,6 +55,7 @@ int io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_time
 void io_free(struct io *io);
 void io_signals(void);
 void io_deadline(enum io_end why, const struct timespec *base, unsigned secs);
+int io_stopped(void);
 int io_fill(struct io *io);
 ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "io.h"
 #include "proxy.h"
 
 static const unsigned char v2sig[12] = {
@@ -249,8 +250,11 @@ proxy_read(int fd, char *buf, unsigned timeout_ms, struct proxy_hdr *h, size_t *
 		if (left <= 0)
 			return PROXY_TIMEOUT;
 		n = poll(&p, 1, (int)left);
-		if (n < 0 && errno == EINTR)
+		/* A signal that stopped the session (its timeout, SIGTERM) ends the wait. */
+		if (n < 0 && errno == EINTR && !io_stopped())
 			continue;
+		if (n < 0 && errno == EINTR)
+			return PROXY_TIMEOUT;
 		if (n < 0)
 			return PROXY_IOERR;
 		if (n == 0)

@@ -33,7 +33,7 @@ struct report {
 	uint8_t bytes[16];
 };
 
-/* The listener's answer: a code, the index of why[] (0: within the limits). */
+/* The listener's answer: a code, an index of limit_names[] (0: within the limits). */
 static const char *const limit_names[] = { NULL, "max-per-source", "max-per-netblock" };
 
 static volatile sig_atomic_t got_chld, got_term;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE		/* pthread_mutex_clocklock */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,7 +17,7 @@
 #include "srctab.h"
 
 #define MAGIC "INKSRCT1"
-#define VERSION 1
+#define VERSION 2		/* 2: tat in microseconds */
 
 enum { SLOT_FREE, SLOT_SOURCE, SLOT_NETBLOCK };
 
@@ -31,7 +32,7 @@ struct slot {
 	uint32_t refusals;		/* counted toward --penalty-after */
 	uint8_t addr[16];		/* a netblock's host bits are clear */
 	int64_t seen;			/* last use, for choosing a slot to take over */
-	int64_t tat;			/* GCRA: the theoretical arrival time */
+	int64_t tat;			/* GCRA: the theoretical arrival time, in us */
 	int64_t until;			/* penalized until */
 	int64_t raised;			/* when the penalty was last raised */
 	int64_t refused;		/* the last refusal */
@@ -107,52 +108,82 @@ lock_file(int fd)
 }
 
 /*
- * Opens (creating it if need be) the table at path. It must be a regular
+ * Opens (creating it if need be) the table name in dir. The directory must
+ * be this user's or root's and writable by no one else; the file a regular
  * file of this user's, writable by nobody else, reached without a
  * symbolic link: a table another user can write could lift a penalty. One
  * too short is grown, never shrunk (a process mapping it would get SIGBUS);
  * one whose header is not ours is made anew in place.
  */
 int
-srctab_open(struct srctab *t, const char *path, char *err, size_t len)
+srctab_open(struct srctab *t, const char *dir, const char *name, char *err, size_t len)
 {
 	struct stat st;
 	void *m = MAP_FAILED;
-	int locked = 0, e;
+	int locked = 0, e, dfd;
 
 	t->map = NULL;
-	t->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-	if (t->fd < 0) {
-		snprintf(err, len, "unable to open %s: %s", path, strerror(errno));
+	/*
+	 * The directory first: one another user may write could hold anything
+	 * under the table's name by the time it is opened.
+	 */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &st) < 0) {
+		snprintf(err, len, "unable to open %s: %s", dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
 		return -1;
 	}
+	if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
+		snprintf(err, len, "%s is owned by uid %u with mode %04o: it must be this user's "
+		    "(uid %u) or root's and writable by no one else", dir, (unsigned)st.st_uid,
+		    (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+		close(dfd);
+		errno = EPERM;
+		return -1;
+	}
+	t->fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	    0600);
+	e = errno;
+	close(dfd);
+	if (t->fd < 0) {
+		snprintf(err, len, "unable to open %s/%s: %s", dir, name, strerror(e));
+		errno = e;
+		return -1;
+	}
+
 	if (fstat(t->fd, &st) < 0) {
-		snprintf(err, len, "unable to stat %s: %s", path, strerror(errno));
+		snprintf(err, len, "unable to stat %s/%s: %s", dir, name, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, len, "%s is not a regular file", path);
+		snprintf(err, len, "%s/%s is not a regular file", dir, name);
 		goto fail;
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-		snprintf(err, len, "%s is owned by uid %u with mode %04o: it must be this user's "
-		    "(uid %u) and writable by no one else", path, (unsigned)st.st_uid,
+		snprintf(err, len, "%s/%s is owned by uid %u with mode %04o: it must be this user's "
+		    "(uid %u) and writable by no one else", dir, name, (unsigned)st.st_uid,
 		    (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
 		goto fail;
 	}
+	/*
+	 * Space is allocated, not just sized: a sparse file on a full disk
+	 * would be a SIGBUS at the first write through the mapping. Done at
+	 * every open (a no-op once allocated), and never shrinking the file.
+	 */
 	if ((size_t)st.st_size < sizeof *t->map) {
 		if (lock_file(t->fd) < 0)
 			goto busy;
 		locked = 1;
-		if (fstat(t->fd, &st) < 0 || ((size_t)st.st_size < sizeof *t->map
-		    && ftruncate(t->fd, (off_t)sizeof *t->map) < 0)) {
-			snprintf(err, len, "unable to size %s: %s", path, strerror(errno));
-			goto fail;
-		}
+	}
+	if ((e = posix_fallocate(t->fd, 0, (off_t)sizeof *t->map)) != 0) {
+		snprintf(err, len, "unable to allocate %s/%s: %s", dir, name, strerror(e));
+		errno = e;
+		goto fail;
 	}
 	m = mmap(NULL, sizeof *t->map, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
 	if (m == MAP_FAILED) {
-		snprintf(err, len, "unable to map %s: %s", path, strerror(errno));
+		snprintf(err, len, "unable to map %s/%s: %s", dir, name, strerror(errno));
 		goto fail;
 	}
 	t->map = m;
@@ -161,7 +192,7 @@ srctab_open(struct srctab *t, const char *path, char *err, size_t len)
 			goto busy;
 		locked = 1;
 		if (!valid(t->map) && init(t->map) < 0) {
-			snprintf(err, len, "unable to set up %s: %s", path, strerror(errno));
+			snprintf(err, len, "unable to set up %s/%s: %s", dir, name, strerror(errno));
 			goto fail;
 		}
 	}
@@ -169,7 +200,7 @@ srctab_open(struct srctab *t, const char *path, char *err, size_t len)
 		flock(t->fd, LOCK_UN);
 	return 0;
 busy:
-	snprintf(err, len, "%s is locked by another process", path);
+	snprintf(err, len, "%s/%s is locked by another process", dir, name);
 fail:
 	e = errno;
 	if (t->map)
@@ -218,11 +249,12 @@ lock(struct srctab_map *m)
 	struct timespec ts;
 	int r;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	/* A monotonic bound: a clock set back must not stretch the wait. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_nsec += (long)SRCTAB_LOCK_MS * 1000000;
 	ts.tv_sec += ts.tv_nsec / 1000000000;
 	ts.tv_nsec %= 1000000000;
-	r = pthread_mutex_timedlock(&m->lock, &ts);
+	r = pthread_mutex_clocklock(&m->lock, CLOCK_MONOTONIC, &ts);
 	if (r == EOWNERDEAD)
 		r = pthread_mutex_consistent(&m->lock);
 	return r == 0 ? 0 : -1;
@@ -291,22 +323,49 @@ window_ms(const struct srctab_limits *l)
 	return w;
 }
 
-/* Cuts back what no limit allows: a clock set back, or a slot damaged by a crash. */
+/* t within [lo, hi]; a time before lo means "long ago" (0). */
+static int64_t
+clamp(int64_t t, int64_t lo, int64_t hi)
+{
+	return t < lo ? 0 : t > hi ? hi : t;
+}
+
+/*
+ * Cuts back what no limit allows: a clock set back, or a slot damaged by a
+ * crash. Every time is then within a window of now, so no arithmetic on
+ * it can overflow. The rate's tat is in microseconds.
+ */
 static void
 sanitize(struct slot *s, const struct srctab_limits *l, int64_t now)
 {
-	int64_t pmax = now + (int64_t)l->penalty_max * 1000, w = now + window_ms(l);
+	int64_t w = window_ms(l), old = now - 2 * w - 1000;
 
-	if (s->until > pmax)
-		s->until = pmax;
-	if (s->raised > now)
-		s->raised = now;
-	if (s->refused > now)
-		s->refused = now;
-	if (s->tat > w)
-		s->tat = w;
-	if (s->seen > now)
-		s->seen = now;
+	s->until = clamp(s->until, old, now + (int64_t)l->penalty_max * 1000);
+	s->raised = clamp(s->raised, old, now);
+	s->refused = clamp(s->refused, old, now);
+	s->seen = clamp(s->seen, old, now);
+	s->tat = clamp(s->tat, old * 1000, (now + w) * 1000);
+	if (s->raised > s->until)
+		s->raised = s->until;
+}
+
+/*
+ * Which slot to take over: a free one, else one serving no penalty, else
+ * the one seen longest ago; so a flood of new sources cannot wash a
+ * running penalty out of the table while other candidates remain.
+ */
+static int
+better_victim(const struct slot *s, const struct slot *v, int64_t now)
+{
+	int sp = s->until > now, vp = v->until > now;
+
+	if (v->kind == SLOT_FREE)
+		return 0;
+	if (s->kind == SLOT_FREE)
+		return 1;
+	if (sp != vp)
+		return vp;
+	return s->seen < v->seen;
 }
 
 /*
@@ -327,8 +386,9 @@ find(struct srctab_map *m, const struct slot *k, int create, const struct srctab
 			sanitize(s, l, now);
 			return s;
 		}
-		if (!victim || (victim->kind != SLOT_FREE
-		    && (s->kind == SLOT_FREE || s->seen < victim->seen)))
+		if (s->kind != SLOT_FREE)
+			sanitize(s, l, now);
+		if (!victim || better_victim(s, victim, now))
 			victim = s;
 	}
 	if (!create)
@@ -345,11 +405,14 @@ find(struct srctab_map *m, const struct slot *k, int create, const struct srctab
 	return victim;
 }
 
-/* GCRA: n connections per secs, in a burst or spread out. */
+/*
+ * GCRA: n connections per secs, in a burst or spread out, in microseconds
+ * (n is at most 1000000 a second: the interval is at least 1 us).
+ */
 static int64_t
 interval(const struct srctab_rate *r)
 {
-	int64_t t = (int64_t)r->secs * 1000 / (int64_t)r->n;
+	int64_t t = (int64_t)r->secs * 1000000 / (int64_t)r->n;
 
 	return t > 0 ? t : 1;
 }
@@ -357,13 +420,13 @@ interval(const struct srctab_rate *r)
 static int
 rate_ok(const struct slot *s, const struct srctab_rate *r, int64_t now)
 {
-	return s->tat - now <= (int64_t)r->secs * 1000 - interval(r);
+	return s->tat - now * 1000 <= (int64_t)r->secs * 1000000 - interval(r);
 }
 
 static void
 rate_take(struct slot *s, const struct srctab_rate *r, int64_t now)
 {
-	s->tat = (s->tat > now ? s->tat : now) + interval(r);
+	s->tat = (s->tat > now * 1000 ? s->tat : now * 1000) + interval(r);
 }
 
 /*
@@ -386,6 +449,7 @@ srctab_admit(struct srctab *t, const struct addr *a, const struct srctab_limits 
 	s = find(m, &ks, l->source.n > 0, l, now, note);
 	if (s && s->until > now) {
 		note->secs = (unsigned long)((s->until - now + 999) / 1000);
+		s->seen = now;
 		v = SRCTAB_PENALIZED;
 		goto out;
 	}
@@ -412,6 +476,25 @@ srctab_admit(struct srctab *t, const struct addr *a, const struct srctab_limits 
 out:
 	pthread_mutex_unlock(&m->lock);
 	return v;
+}
+
+/* Whether a is serving a penalty now: for a login already under way when it was given. */
+int
+srctab_penalized(struct srctab *t, const struct addr *a, const struct srctab_limits *l,
+    int64_t now)
+{
+	struct srctab_map *m = t->map;
+	struct srctab_note note;
+	struct slot k, *s;
+	int r;
+
+	if (lock(m) < 0)
+		return 0;
+	make_key(&k, SLOT_SOURCE, a, l);
+	s = find(m, &k, 0, l, now, &note);
+	r = s && s->until > now;
+	pthread_mutex_unlock(&m->lock);
+	return r;
 }
 
 /*

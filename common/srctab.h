@@ -61,13 +61,15 @@ struct srctab {
 	int fd;				/* the table's file, or -1 */
 };
 
-int srctab_open(struct srctab *t, const char *path, char *err, size_t len);
+int srctab_open(struct srctab *t, const char *dir, const char *name, char *err, size_t len);
 int srctab_anon(struct srctab *t, char *err, size_t len);
 void srctab_close(struct srctab *t);
 enum srctab_verdict srctab_admit(struct srctab *t, const struct addr *a,
     const struct srctab_limits *l, int64_t now_ms, struct srctab_note *note);
 enum srctab_verdict srctab_refused(struct srctab *t, const struct addr *a,
     const struct srctab_limits *l, int64_t started_ms, int64_t now_ms, struct srctab_note *note);
+int srctab_penalized(struct srctab *t, const struct addr *a, const struct srctab_limits *l,
+    int64_t now);
 void srctab_netblock(struct addr *net, const struct addr *a, unsigned prefix);
 const char *srctab_verdict_name(enum srctab_verdict v);
 int64_t srctab_now(void);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The table of sources, as a file another process may have left damaged:
- * the input's first half is written over the slots of a valid table file
- * (the header, with its lock, stays the table's own: a damaged header is
- * made anew, which inetkit's tests show), its second half is a run of
- * admissions and refusals, from addresses and at times it picks. Whatever
+ * the input's first half is written, over and over, across every slot of
+ * a valid table file whose hash seed is fixed (the header, with its lock,
+ * stays the table's own: a damaged header is made anew, which inetkit's
+ * tests show), so the slots the events hash to are damaged too; its second
+ * half is a run of admissions and refusals, from addresses and at times it
+ * picks. Built with UBSan, so an overflow on a damaged time is a finding. Whatever
  * the slots held, a penalty never exceeds --penalty-max, a refused source
  * is refused for a reason, and nothing reads or writes out of bounds.
  * Also the two option parsers the table's options use: N/SECS and the
@@ -15,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/conf.h"
@@ -23,7 +28,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
+static char dir[64];
+#define NAME "fuzz.sources"
 
 /* The header's length, from the header itself (magic, version, nslots, slot_size, hdr_size). */
 static uint32_t
@@ -67,16 +73,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd;
 
 	options(data, size);
-	if (!path[0])
-		snprintf(path, sizeof path, "/tmp/fuzz_srctab.%ld", (long)getpid());
-	unlink(path);
-	if (srctab_open(&t, path, err, sizeof err) < 0)
+	if (!dir[0]) {
+		snprintf(dir, sizeof dir, "/tmp/fuzz_srctab.%ld", (long)getpid());
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			abort();
+	}
+	{
+		char path[128];
+
+		snprintf(path, sizeof path, "%s/%s", dir, NAME);
+		unlink(path);
+	}
+	if (srctab_open(&t, dir, NAME, err, sizeof err) < 0)
 		abort();
 	fd = t.fd;
-	if (pwrite(fd, data, half, hdr_size(fd)) != (ssize_t)half)
-		abort();
+	{
+		static const uint64_t seed = 0;
+		uint32_t h = hdr_size(fd);
+		off_t off, end = (off_t)h + (off_t)SRCTAB_SLOTS * 64;
+
+		if (pwrite(fd, &seed, sizeof seed, 24) != (ssize_t)sizeof seed)
+			abort();
+		for (off = h; half && off < end; off += (off_t)half)
+			if (pwrite(fd, data, (size_t)(end - off) < half ? (size_t)(end - off) : half,
+			    off) < 0)
+				abort();
+	}
 	srctab_close(&t);
-	if (srctab_open(&t, path, err, sizeof err) < 0)
+	if (srctab_open(&t, dir, NAME, err, sizeof err) < 0)
 		abort();
 	if (size > half + 4) {
 		l.source.n = data[half] % 8;

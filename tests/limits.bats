@@ -213,16 +213,57 @@ burst_penalized_once() {
 	assert_output 2
 	run head -c 8 "$STATE/inetkit-echo.sources"
 	assert_output INKSRCT1
-	# Writable by others: not trusted; served without limits, and the log says why.
+	# Writable by others: not trusted, and a limit that vanished is worse than
+	# none given: the connection is refused (exit 111), and the log says why.
 	chmod 666 "$STATE/inetkit-echo.sources"
-	run echo_from 127.0.0.2 "$PORT"
-	assert_output ping
-	wait_count "table of sources: .*writable by no one else; serving without rates" 1
+	run echo_from 127.0.0.4 "$PORT"
+	assert_output ""
+	wait_count "table of sources: .*writable by no one else; refusing the connection" 1
 	rm "$STATE/inetkit-echo.sources"
 	ln -s /etc/passwd "$STATE/inetkit-echo.sources"
-	run echo_from 127.0.0.2 "$PORT"
-	assert_output ping
+	run echo_from 127.0.0.4 "$PORT"
+	assert_output ""
 	wait_count "table of sources: unable to open .*: Too many levels of symbolic links" 1
+	# So is a directory another user may write.
+	rm "$STATE/inetkit-echo.sources"
+	chmod 777 "$STATE"
+	run echo_from 127.0.0.4 "$PORT"
+	assert_output ""
+	wait_count "table of sources: $STATE is owned by uid [0-9]* with mode 0777" 1
+	chmod 700 "$STATE"
+	run echo_from 127.0.0.4 "$PORT"
+	assert_output ping
+}
+
+@test "a login already under way when its source is penalized never succeeds" {
+	inetd_on "$BIN/cmdserver" --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 0 \
+	    --state-dir "$STATE" --penalty 60
+	run python3 - "$PORT" <<'PY'
+import socket, sys
+def at_password():
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    b = b""
+    while b"Login: " not in b: b += s.recv(100)
+    s.sendall(b"alice\n")
+    while b"Password: " not in b: b += s.recv(100)
+    return s
+a, b = at_password(), at_password()
+a.sendall(b"wrong\n"); print("a", a.recv(100)); a.close()
+import time; time.sleep(0.5)
+b.sendall(b"secret\n"); print("b", b.recv(100))
+PY
+	assert_line "a b'Access Denied\\n'"
+	assert_line "b b'Access Denied\\n'"
+	wait_count "login failed for user alice from 127\.0\.0\.1:[0-9]*: source penalized during the login" 1
+}
+
+@test "a refusal that is the service's fault (a broken block list) raises no penalty" {
+	inetd_on "$BIN/echo" --block-list "$BATS_TEST_TMPDIR/missing" --state-dir "$STATE"
+	echo_from 127.0.0.2 "$PORT"
+	echo_from 127.0.0.2 "$PORT"
+	wait_count 'rule="block list .*missing unusable' 2
+	run grep -c "penalized" "$LOG"
+	assert_output 0
 }
 
 @test "the table of sources, full, forgets the entries seen least lately and says so" {
