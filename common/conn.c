@@ -388,7 +388,7 @@ trusted_compile(void)
 /*
  * The PROXY header comes off the stream before anything else, and only from
  * a socket peer in --trusted-proxy; anything else ends the connection. The
- * peer is then who the header says (DESIGN.md "Client identity", 1).
+ * peer is then who the header says (peer.h, PEER_PROXY).
  * Returns EXIT_SERVED to go on, or the exit status, with c->rule saying why.
  */
 static int

@@ -14,7 +14,7 @@
 #include "srctab.h"
 
 /*
- * The connection cycle (DESIGN.md): configure, identify the client, run the
+ * The connection cycle: configure, identify the client, run the
  * pre-connection check, process the connection through the filter chain,
  * then log one record. A program describes itself in a struct service and
  * hands it to conn_main(), which returns the exit status.

@@ -128,7 +128,7 @@ from_env(struct peer *p)
 }
 
 /*
- * Who is the client (DESIGN.md "Client identity"). PROXY headers are read by
+ * Who is the client, in peer.h's order. PROXY headers are read by
  * the connection cycle before this, since they come off the stream itself.
  * Returns 0, or -1 if the socket could not be asked.
  */

@@ -6,7 +6,7 @@
 
 #include "addr.h"
 
-/* Where the client's identity came from, in DESIGN.md's order. */
+/* Where the client's identity came from, most trusted first. */
 enum peer_source {
 	PEER_UNKNOWN,
 	PEER_PROXY,		/* PROXY protocol header from a trusted proxy */

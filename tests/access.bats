@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Access rules (DESIGN.md "Configuration", "Client identity"): Net::Server's
+# Access rules (inetkit.conf(5), "ACCESS RULES"; client identity): Net::Server's
 # order -- no rule allows; a deny match refuses; otherwise an allow match is
 # required, so deny rules alone refuse everyone. A refused client gets no byte
 # and exit 1, and the log names the rule.

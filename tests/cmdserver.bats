@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# inetkit-cmdserver: DESIGN.md "Protocol behaviour / cmdserver", through pipes,
+# inetkit-cmdserver: its protocol (inetkit-cmdserver(8)), through pipes,
 # systemd-socket-activate and xinetd, and its units. Logins use an htpasswd
 # file made by htpasswd; the formats themselves are in auth.bats.
 

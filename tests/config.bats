@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Options and conf files: DESIGN.md "Configuration" (defaults < conf file <
+# Options and conf files: inetkit.conf(5) (defaults < conf file <
 # command line, underscore aliases, exit 100 naming the option).
 
 load helpers
@@ -464,7 +464,7 @@ exit 0"
 
 # --- help and version ---------------------------------------------------------------
 
-# Every option DESIGN.md "Configuration" names for every program, as --help shows it.
+# Every option inetkit.conf(5) names for every program, as --help shows it.
 COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--deny REGEX'
     '--cidr-allow CIDR' '--cidr-deny CIDR' '--reverse-lookups \[double\]' '--idle-timeout SECS'
     '--session-timeout SECS' '--max-line BYTES' '--proxy-protocol' '--trusted-proxy CIDR'

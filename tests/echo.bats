@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# inetkit-echo: DESIGN.md "Protocol behaviour / echo", through pipes and over
+# inetkit-echo: its protocol (inetkit-echo(8)), through pipes and over
 # real sockets, and its faults (idle and session timeouts, client resets).
 
 load helpers

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# inetkit-lcecho: DESIGN.md "Protocol behaviour / lcecho" (EchoBB + lowercase_filter).
+# inetkit-lcecho: its protocol (inetkit-lcecho(8); EchoBB + lowercase_filter).
 
 load helpers
 load proto_helpers
