@@ -202,31 +202,29 @@ over_limits() {
 	check "$f" good "$pass" accept
 }
 
-@test "htpasswd yescrypt over the limits: never computed, reported; within them: logs in" {
-	local f=$BATS_TEST_TMPDIR/yescrypt y
+# yescrypt_over_limits METHOD PREFIX: an entry of mkpasswd's METHOD (whose
+# settings begin PREFIX) with N raised, one with t raised, and one as made.
+yescrypt_over_limits() {
+	local m=$1 p=$2 f=$BATS_TEST_TMPDIR/$1 y
 	# mkpasswd's default, -R 5: N = 2^12 blocks of r = 32 x 128 bytes (16 MiB).
-	y=$(mkpasswd -m yescrypt 'good secret')
+	y=$(mkpasswd -m "$m" 'good secret')
 	{
 		# N raised to 2^19 (j9T to jGT; mkpasswd writes up to 2^18, at -R 11): 2 GiB.
-		echo "big:${y/\$y\$j9T\$/\$y\$jGT\$}"
+		echo "big:${y/\$$p\$j9T\$/\$$p\$jGT\$}"
 		# t = 2^20 ("/" says t follows, "y/vrD" is 2^20): that many passes over the 16 MiB.
-		echo "long:${y/\$y\$j9T\$/\$y\$j9T\/y\/vrD\$}"
+		echo "long:${y/\$$p\$j9T\$/\$$p\$j9T\/y\/vrD\$}"
 		echo "good:$y"
 	} >"$f"
-	over_limits "$f" 'yescrypt needs 2049 MiB of memory, over the limit of 257 MiB' \
-	    'yescrypt mixes 16777217 MiB of memory, over the limit of 4096 MiB' 'good secret'
+	over_limits "$f" "$m needs 2049 MiB of memory, over the limit of 257 MiB" \
+	    "$m mixes 16777217 MiB of memory, over the limit of 4096 MiB" 'good secret'
+}
+
+@test "htpasswd yescrypt over the limits: never computed, reported; within them: logs in" {
+	yescrypt_over_limits yescrypt y
 }
 
 @test "htpasswd gost-yescrypt over the limits: never computed, reported; within them: logs in" {
-	local f=$BATS_TEST_TMPDIR/gost y
-	y=$(mkpasswd -m gost-yescrypt 'good secret')
-	{
-		echo "big:${y/\$gy\$j9T\$/\$gy\$jGT\$}"
-		echo "long:${y/\$gy\$j9T\$/\$gy\$j9T\/y\/vrD\$}"
-		echo "good:$y"
-	} >"$f"
-	over_limits "$f" 'gost-yescrypt needs 2049 MiB of memory, over the limit of 257 MiB' \
-	    'gost-yescrypt mixes 16777217 MiB of memory, over the limit of 4096 MiB' 'good secret'
+	yescrypt_over_limits gost-yescrypt gy
 }
 
 @test "htpasswd scrypt over the limits: never computed, reported; within them: logs in" {
@@ -341,7 +339,7 @@ print("longpw:{SHA}" + base64.b64encode(hashlib.sha1(sys.argv[1].encode()).diges
 	assert_output accept
 	run verdict "$f" longpw "${p512%?}"
 	assert_output reject
-	# inetkit caps passwords at 512 bytes (DESIGN.md).
+	# inetkit caps passwords at 512 bytes (AUTH_PASS_MAX).
 	run verdict "$f" longpw "${p512}p"
 	assert_output reject
 	run grep -F 'password over 512 bytes' "$ERR"

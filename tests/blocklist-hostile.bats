@@ -96,6 +96,15 @@ forged_setup() {
 
 # --- a lock held by another user ------------------------------------------------
 
+# The first connection, from the listed 127.0.0.2, got no byte and blockip's exit 1.
+dropped_by_blockip() {
+	run client 127.0.0.2 <<<"hello"
+	assert_output 0
+	run child_status 1
+	assert_output 1
+	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 2: 127\.0\.0\.2\)"
+}
+
 @test "a lock held on the list by another user delays a decision by the bound at most, never hangs it" {
 	printf '127.0.0.2\n' >"$LIST"
 	chmod 644 "$LIST"
@@ -174,11 +183,7 @@ forged_setup() {
 	as_nobody cp "$D/forged" "$D/cache/blocked.idx"
 	assert_equal "$(stat -c %U "$D/cache/blocked.idx")" nobody
 	serve_on 127.0.0.1 "$BIN/echo" --block-list "$LIST" --block-list-index "$D/cache/blocked.idx"
-	run client 127.0.0.2 <<<"hello"
-	assert_output 0
-	run child_status 1
-	assert_output 1
-	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 2: 127\.0\.0\.2\)"
+	dropped_by_blockip
 	# Replaced by one of root's, which the next connection believes.
 	assert_equal "$(stat -c %U "$D/cache/blocked.idx")" root
 	run client 127.0.0.1 <<<"hello"
@@ -192,11 +197,7 @@ forged_setup() {
 	cp "$D/forged" "$LIST.idx"
 	chmod 666 "$LIST.idx"
 	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
-	run client 127.0.0.2 <<<"hello"
-	assert_output 0
-	run child_status 1
-	assert_output 1
-	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 2: 127\.0\.0\.2\)"
+	dropped_by_blockip
 	assert_equal "$(stat -c %a "$LIST.idx")" 644
 	# Group-writable, and the service (nobody) cannot replace it: refused all the same.
 	cp "$D/forged" "$LIST.idx"
@@ -219,11 +220,7 @@ forged_setup() {
 	cp "$D/forged" "$D/forged.orig"
 	ln -s "$D/forged" "$LIST.idx"
 	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
-	run client 127.0.0.2 <<<"hello"
-	assert_output 0
-	run child_status 1
-	assert_output 1
-	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 2: 127\.0\.0\.2\)"
+	dropped_by_blockip
 	[ ! -L "$LIST.idx" ] && [ -f "$LIST.idx" ]
 	cmp "$D/forged" "$D/forged.orig"
 	# Where it cannot be replaced, the link is refused and the list compiled in memory.
