@@ -16,6 +16,8 @@
 #include "../common/auth.h"
 #include "../common/conn.h"
 #include "../common/die.h"
+#include "../common/htpasswd.h"
+#include "../common/pamauth.h"
 #include "../common/utmp.h"
 
 #define WELCOME "Welcome to inetkit cmdserver\nAvailable commands: motd date who quit\n"
@@ -30,7 +32,6 @@ static const char *utmp_file;
 static int satisfy;
 static struct conf_list require_user;
 static unsigned long fail_delay = 2, login_timeout = 60;
-static int logged_in;			/* let in by address (satisfy any) or by login */
 
 static const char *const satisfy_choices[] = { "all", "any", NULL };
 
@@ -89,6 +90,13 @@ configure(struct conn *c)
 	return EXIT_SERVED;
 }
 
+/* With --satisfy any, a client that an allow rule matched is let in by address. */
+static int
+must_log_in(const struct conn *c)
+{
+	return satisfy != SATISFY_ANY || c->access != ACL_ALLOW;
+}
+
 /*
  * A client that must log in has --login-timeout from the connection's
  * start for the whole pre-authentication phase; one let in by address has
@@ -97,11 +105,9 @@ configure(struct conn *c)
 static enum conn_verdict
 pre_connection(struct conn *c)
 {
-	if (satisfy == SATISFY_ANY)
-		logged_in = c->access == ACL_ALLOW;
-	else if (acl_refused(c->access))
+	if (satisfy == SATISFY_ALL && acl_refused(c->access))
 		return CONN_REFUSE;
-	if (!logged_in)
+	if (must_log_in(c))
 		io_deadline(IO_LOGIN, &c->start, (unsigned)login_timeout);
 	return CONN_ACCEPT;
 }
@@ -209,41 +215,114 @@ required(const char *user)
 	return require_user.n == 0;
 }
 
-/* The client left or timed out at a prompt: EOF gets its answer at once, the rest nothing. */
+/* How a login ended. */
+enum login_outcome {
+	LOGIN_OK,		/* on to the commands */
+	LOGIN_FAILED,		/* refused: wrong password, unknown user, account, penalty */
+	LOGIN_ABANDONED,	/* the client left or timed out at a prompt, or was stopped */
+	LOGIN_UNAVAILABLE,	/* the backend could not answer */
+};
+
+/*
+ * How the login ended, into the connection's record (its verdict, and
+ * whether its source may be penalized for it), and the exit status that
+ * means: the one place cmdserver writes the connection's outcome.
+ */
 static int
+login_ended(struct conn *c, enum login_outcome o)
+{
+	switch (o) {
+	case LOGIN_OK:
+		break;
+	case LOGIN_FAILED:
+		c->verdict = "login failed";
+		return EXIT_REFUSED;
+	case LOGIN_UNAVAILABLE:
+		c->verdict = "login failed";
+		return EXIT_TEMP;
+	case LOGIN_ABANDONED:
+		c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION
+		    || c->io.end == IO_LOGIN ? "login timeout" : "login abandoned";
+		/* Stopped by the service (SIGTERM, an error), not left by the client: no penalty. */
+		if (c->io.end == IO_TERM || c->io.end == IO_ERROR)
+			c->no_penalty = 1;
+		return EXIT_REFUSED;
+	}
+	return EXIT_SERVED;
+}
+
+/* The client left or timed out at a prompt: EOF gets its answer at once, the rest nothing. */
+static enum login_outcome
 abandoned(struct conn *c, const char *where)
 {
-	c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION || c->io.end == IO_LOGIN
-	    ? "login timeout" : "login abandoned";
-	/* Stopped by the service (SIGTERM, an error), not left by the client: no penalty. */
-	if (c->io.end == IO_TERM || c->io.end == IO_ERROR)
-		c->no_penalty = 1;
 	if (c->io.end == IO_EOF || c->io.end == IO_OK)
 		io_puts(&c->io, DENIED);
 	log_msg(LOG_LVL_NOTICE, "login abandoned by %s (user %s) at %s: %s", peer_str(&c->peer),
 	    c->user[0] ? c->user : "-", where, io_end_name(c->io.end));
-	return EXIT_REFUSED;
+	return LOGIN_ABANDONED;
 }
 
-/* Returns -1 when the client may go on to the commands, else the exit status. */
-static int
-login(struct conn *c)
+/*
+ * What the service itself asks of a login the backend accepted: a
+ * --require-user, and a source not penalized while the login was under
+ * way (one of many at once), whose answer is then every failure's.
+ */
+static enum auth_result
+authorize(struct conn *c, struct auth_login *lg)
+{
+	if (!required(lg->user_final)) {
+		snprintf(lg->why, sizeof lg->why, "not a --require-user");
+		return AUTH_DENIED;
+	}
+	if (conn_penalized(c)) {
+		snprintf(lg->why, sizeof lg->why, "source penalized during the login");
+		return AUTH_DENIED;
+	}
+	return AUTH_OK;
+}
+
+/*
+ * A failed login: logged, told (the account messages PAM's account check
+ * earns), and answered "Access Denied" --fail-delay after the client's
+ * last answer.
+ */
+static enum login_outcome
+failed(struct conn *c, const struct auth_login *lg, enum auth_result r,
+    const struct timespec *answered)
 {
 	static const char *const refusal[] = {
 		[AUTH_ACCT_EXPIRED] = "Account expired\n",
 		[AUTH_PASS_EXPIRED] = "Password expired\n",
 		[AUTH_ACCT_LOCKED] = "Account locked or not permitted\n",
 	};
-	const struct auth a = { htpasswd_file ? AUTH_HTPASSWD : AUTH_PAM,
-	    htpasswd_file ? htpasswd_file : pam_service };
+	char esc[LOG_ESCBUF];
+
+	log_escape(esc, lg->why, strlen(lg->why));
+	if (r == AUTH_UNAVAIL)
+		log_msg(LOG_LVL_ERR, "login refused for user %s from %s: %s",
+		    c->user[0] ? c->user : "-", peer_str(&c->peer), esc);
+	else
+		log_msg(LOG_LVL_NOTICE, "login failed for user %s from %s: %s",
+		    c->user[0] ? c->user : "-", peer_str(&c->peer), esc);
+	if (r < sizeof refusal / sizeof refusal[0] && refusal[r])
+		io_puts(&c->io, refusal[r]);
+	io_flush(&c->io);
+	pad_since(answered, fail_delay);
+	io_puts(&c->io, DENIED);
+	return r == AUTH_UNAVAIL ? LOGIN_UNAVAILABLE : LOGIN_FAILED;
+}
+
+/* The Login: prompt, then the backend's own prompts, then the service's checks. */
+static enum login_outcome
+login(struct conn *c)
+{
 	struct attempt at = { .c = c };
 	const struct auth_conv conv = { converse, note, &at };
-	static struct auth_login lg;
-	char user[AUTH_USER_MAX + 1], esc[LOG_ESCBUF];
+	char user[AUTH_USER_MAX + 1];
+	struct auth_login lg = { .user = user, .tty = TTY };
 	size_t ulen = 0;
 	enum auth_answer ans;
 	enum auth_result r;
-	int status = EXIT_REFUSED;
 
 	if (io_puts(&c->io, "Login: ") < 0)
 		return abandoned(c, "the Login: prompt");
@@ -252,53 +331,25 @@ login(struct conn *c)
 	if (ans == AUTH_ANSWER_GONE)
 		return abandoned(c, "the Login: prompt");
 	conn_set_user(c, user, ans == AUTH_ANSWER_LONG ? 0 : ulen);
-	memset(&lg, 0, sizeof lg);
-	lg.user = user;
 	lg.user_len = ans == AUTH_ANSWER_LONG ? AUTH_USER_MAX + 1 : ulen;
 	lg.rhost = c->peer.has_remote ? c->peer.remote_ip : NULL;
-	lg.tty = TTY;
-	r = auth_login(&a, &lg, &conv);
+	r = htpasswd_file ? htpasswd_login(htpasswd_file, &lg, &conv)
+	    : pamauth_login(pam_service, &lg, &conv);
 	explicit_bzero(user, sizeof user);
 	if (r == AUTH_ABORTED)
 		return abandoned(c, "a password prompt");
 	/* The verdict is in: the login deadline no longer applies to its answer. */
 	io_deadline(IO_LOGIN, &c->start, 0);
-	if (r == AUTH_OK && !required(lg.user_final)) {
-		r = AUTH_DENIED;
-		snprintf(lg.why, sizeof lg.why, "not a --require-user");
-	}
-	/*
-	 * A login already under way when its source was penalized (one of
-	 * many at once) never succeeds, and its answer is every failure's.
-	 */
-	if (r == AUTH_OK && conn_penalized(c)) {
-		r = AUTH_DENIED;
-		snprintf(lg.why, sizeof lg.why, "source penalized during the login");
-	}
+	if (r == AUTH_OK)
+		r = authorize(c, &lg);
 	if (r == AUTH_OK) {
 		conn_set_user(c, lg.user_final, strlen(lg.user_final));
 		log_msg(LOG_LVL_INFO, "login: user %s from %s", c->user, peer_str(&c->peer));
-		return -1;
+		return LOGIN_OK;
 	}
 	if (ans == AUTH_ANSWER_LONG)
 		snprintf(c->user, sizeof c->user, "%s", "(too-long)");
-	if (r == AUTH_UNAVAIL) {
-		status = EXIT_TEMP;
-		log_msg(LOG_LVL_ERR, "login refused for user %s from %s: %s",
-		    c->user[0] ? c->user : "-", peer_str(&c->peer), log_escape(esc, lg.why,
-		    strlen(lg.why)));
-	} else {
-		log_msg(LOG_LVL_NOTICE, "login failed for user %s from %s: %s",
-		    c->user[0] ? c->user : "-", peer_str(&c->peer), log_escape(esc, lg.why,
-		    strlen(lg.why)));
-	}
-	c->verdict = "login failed";
-	if (r < (int)(sizeof refusal / sizeof refusal[0]) && refusal[r])
-		io_puts(&c->io, refusal[r]);
-	io_flush(&c->io);
-	pad_since(&at.answered, fail_delay);
-	io_puts(&c->io, DENIED);
-	return status;
+	return failed(c, &lg, r, &at.answered);
 }
 
 static int
@@ -307,7 +358,8 @@ put_line(void *ctx, const char *line, size_t len)
 	return io_write(ctx, line, len);
 }
 
-static void
+/* The commands: each returns 1 to end the session. */
+static int
 motd(struct conn *c)
 {
 	char buf[8192];
@@ -318,7 +370,7 @@ motd(struct conn *c)
 		if (errno != ENOENT)
 			log_msg(LOG_LVL_WARNING, "unable to read motd %s: %s", motd_file,
 			    strerror(errno));
-		return;
+		return 0;
 	}
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -332,9 +384,10 @@ motd(struct conn *c)
 			break;
 	}
 	close(fd);
+	return 0;
 }
 
-static void
+static int
 date(struct conn *c)
 {
 	char buf[64];
@@ -342,9 +395,10 @@ date(struct conn *c)
 
 	if (ctime_r(&t, buf))
 		io_puts(&c->io, buf);
+	return 0;
 }
 
-static void
+static int
 who(struct conn *c)
 {
 	const char *path = utmp_file ? utmp_file : _PATH_UTMP;
@@ -353,17 +407,49 @@ who(struct conn *c)
 	if (utmp_who(path, (utmp_file ? 0 : UTMP_CHECK_PIDS) | (utmp_iso_time() ? UTMP_ISO_TIME : 0),
 	    put_line, &c->io) < 0 && errno != ENOENT)
 		log_msg(LOG_LVL_WARNING, "unable to read utmp %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int
+quit(struct conn *c)
+{
+	(void)c;
+	return 1;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(struct conn *c);
+} commands[] = {
+	{ "motd", motd },
+	{ "date", date },
+	{ "who", who },
+	{ "quit", quit },
+};
+
+/* The command a line (line end cut) names, or NULL. */
+static const struct command *
+command(const char *line, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (n == strlen(commands[i].name) && memcmp(line, commands[i].name, n) == 0)
+			return &commands[i];
+	return NULL;
 }
 
 static int
 process(struct conn *c)
 {
+	const struct command *cmd;
 	const char *line;
+	enum login_outcome o;
 	size_t len, n;
-	int kind, status, discard = 0;
+	int kind, discard = 0;
 
-	if (!logged_in && (status = login(c)) >= 0)
-		return status;
+	if (must_log_in(c) && (o = login(c)) != LOGIN_OK)
+		return login_ended(c, o);
 	io_puts(&c->io, WELCOME);
 	while ((kind = io_getline(&c->io, &line, &len)) > 0) {
 		if (discard) {
@@ -379,16 +465,10 @@ process(struct conn *c)
 			;
 		if (n == 0)
 			continue;
-		if (n == 4 && memcmp(line, "quit", 4) == 0)
-			break;
-		if (n == 4 && memcmp(line, "motd", 4) == 0)
-			motd(c);
-		else if (n == 4 && memcmp(line, "date", 4) == 0)
-			date(c);
-		else if (n == 3 && memcmp(line, "who", 3) == 0)
-			who(c);
-		else
+		if (!(cmd = command(line, n)))
 			io_puts(&c->io, USAGE);
+		else if (cmd->run(c))
+			break;
 	}
 	return conn_end_status(c);
 }

@@ -5,20 +5,21 @@
 #include <stddef.h>
 
 /*
- * Password login for line-protocol services, with two backends behind one
- * call: an Apache htpasswd file (htpasswd.h) and PAM (pamauth.h). The
- * program reads the user name; auth_login() then asks for whatever the
- * backend needs through the program's conversation callback, so the module
- * never touches the connection and never logs: it returns a result and a
- * reason, and hands diagnostics to the program.
+ * What every password login shares, below its backends (an Apache htpasswd
+ * file, htpasswd.h; PAM, pamauth.h), which include this file and never the
+ * other way round: the limits, the types of a login and of the
+ * conversation with the client, the name check, the constant-time compare,
+ * and the password prompt. The program reads the user name, then calls
+ * the backend it chose; the backend asks for whatever it needs through the
+ * program's conversation callback, so it never touches the connection and
+ * never logs: it returns a result and a reason, and hands diagnostics to
+ * the program.
  */
 #define AUTH_USER_MAX 256		/* bytes of a user name */
 #define AUTH_PASS_MAX 512		/* bytes of a password or any prompt answer */
 #define AUTH_MSG_MAX 512		/* bytes of one PAM message relayed to the client */
 #define AUTH_PROMPTS_MAX 16		/* PAM messages in one login */
 #define AUTH_WHY_MAX 320		/* the reason, for the log */
-
-enum auth_backend { AUTH_NONE, AUTH_HTPASSWD, AUTH_PAM };
 
 enum auth_result {
 	AUTH_OK,
@@ -57,11 +58,6 @@ struct auth_conv {
 	void *ctx;
 };
 
-struct auth {
-	enum auth_backend backend;
-	const char *source;		/* htpasswd file path or PAM service name */
-};
-
 /* One login attempt: the name the client gave, and what came of it. */
 struct auth_login {
 	const char *user;		/* as sent: may hold NUL bytes, not terminated */
@@ -72,10 +68,35 @@ struct auth_login {
 	char why[AUTH_WHY_MAX];		/* on failure: the reason, for the log only */
 };
 
-enum auth_result auth_login(const struct auth *a, struct auth_login *lg,
-    const struct auth_conv *conv);
+/* The answer at the password prompt. Its holder wipes it (explicit_bzero) when done. */
+struct auth_pass {
+	char s[AUTH_PASS_MAX + 1];	/* NUL-terminated; may hold NUL bytes */
+	size_t len;			/* 0 when over the cap */
+	int whole;			/* 0: over AUTH_PASS_MAX, discarded: the login fails */
+};
+
+/* 1 if a backend may look the name up: not empty, not over the cap, no NUL byte. */
 int auth_user_valid(const char *user, size_t len);
+
+/* Into lg->why: what is wrong with lg->user, a name auth_user_valid() refuses. */
+void auth_user_fault(struct auth_login *lg);
+
+/* 1 if equal, in time that depends only on the lengths. */
 int auth_equal(const void *a, size_t alen, const void *b, size_t blen);
-const char *auth_result_name(enum auth_result r);
+
+/*
+ * Asks for the password ("Password: ", echo off) into pw. 0 if the client
+ * gave no answer: the login is then AUTH_ABORTED, lg->why says so, and pw
+ * is wiped.
+ */
+int auth_ask_password(struct auth_login *lg, const struct auth_conv *conv, struct auth_pass *pw);
+
+/*
+ * The login of a name no backend may see (auth_user_valid() refuses it):
+ * the password is asked for all the same, so the reply never tells whether
+ * the name or the password was wrong, and wiped. AUTH_DENIED with the
+ * name's fault in lg->why, or AUTH_ABORTED.
+ */
+enum auth_result auth_deny_user(struct auth_login *lg, const struct auth_conv *conv);
 
 #endif

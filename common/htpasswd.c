@@ -491,7 +491,7 @@ scrypt_over(const struct format *f, const char *h, size_t n, char *why, size_t l
 /*
  * 1 (and why) if the hash is never computed: over its row's limit, its
  * cost unreadable, or in a '$' format with no row. Plain text gets 0: it
- * is never computed either, but is no format (htpasswd_verify() says -1).
+ * is never computed either, but is no format (verify() says -1).
  */
 int
 htpasswd_uncomputable(const char *h, size_t n, char *why, size_t len)
@@ -507,8 +507,9 @@ htpasswd_uncomputable(const char *h, size_t n, char *why, size_t len)
 	return 0;
 }
 
-int
-htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen)
+/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format or is never computed. */
+static int
+verify(const char *pass, size_t plen, const char *hash, size_t hlen)
 {
 	char out[APR1_MAX + SHA_MAX + 2];
 	char setting[HTPASSWD_HASH_MAX + 1];
@@ -615,7 +616,8 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 
 		no++;
 		if (over) {
-			malformed(conv, path, no, "longer than 8192 bytes", &nbad);
+			snprintf(why, sizeof why, "longer than %d bytes", HTPASSWD_LINE_MAX);
+			malformed(conv, path, no, why, &nbad);
 			continue;
 		}
 		while (len && (line[len - 1] == '\r' || line[len - 1] == ' '
@@ -644,7 +646,8 @@ scan(FILE *f, const char *path, const char *user, size_t ulen, int user_ok, stru
 			continue;
 		}
 		if (hlen > HTPASSWD_HASH_MAX) {
-			malformed(conv, path, no, "hash longer than 512 bytes", &nbad);
+			snprintf(why, sizeof why, "hash longer than %d bytes", HTPASSWD_HASH_MAX);
+			malformed(conv, path, no, why, &nbad);
 			continue;
 		}
 		costly = htpasswd_uncomputable(hash, hlen, why, sizeof why);
@@ -681,15 +684,16 @@ burn(const char *pass, size_t plen, const struct entry *dummy)
 {
 	char out[APR1_MAX + 1];
 
-	if (dummy->len && htpasswd_verify(pass, plen, dummy->hash, dummy->len) >= 0)
+	if (dummy->len && verify(pass, plen, dummy->hash, dummy->len) >= 0)
 		return;
 	apr1(out, pass, plen, "inetkit0", 8);	/* no usable entry: Apache's default format */
 	explicit_bzero(out, sizeof out);
 }
 
-enum auth_result
-htpasswd_login(const char *path, struct auth_login *lg, const char *pass, size_t plen,
-    int pass_ok, const struct auth_conv *conv)
+/* Checks lg->user with the password; pass_ok is 0 when it was over the cap. */
+static enum auth_result
+check(const char *path, struct auth_login *lg, const char *pass, size_t plen, int pass_ok,
+    const struct auth_conv *conv)
 {
 	static struct entry match, dummy;
 	char why[80];
@@ -715,7 +719,7 @@ htpasswd_login(const char *path, struct auth_login *lg, const char *pass, size_t
 		goto out;
 	}
 	if (match.len)
-		v = htpasswd_verify(pass, plen, match.hash, match.len);
+		v = verify(pass, plen, match.hash, match.len);
 	if (v < 0)
 		burn(pass, plen, &dummy);
 	if (v == 1 && pass_ok) {
@@ -723,11 +727,10 @@ htpasswd_login(const char *path, struct auth_login *lg, const char *pass, size_t
 		lg->user_final[lg->user_len] = '\0';
 		r = AUTH_OK;
 	} else if (!user_ok) {
-		snprintf(lg->why, sizeof lg->why, "%s", lg->user_len == 0 ? "empty user name"
-		    : lg->user_len > AUTH_USER_MAX ? "user name over 256 bytes"
-		    : "NUL byte in the user name");
+		auth_user_fault(lg);
 	} else if (!pass_ok) {
-		snprintf(lg->why, sizeof lg->why, "password over 512 bytes or with a NUL byte");
+		snprintf(lg->why, sizeof lg->why, "password over %d bytes or with a NUL byte",
+		    AUTH_PASS_MAX);
 	} else if (!match.len) {
 		snprintf(lg->why, sizeof lg->why, "unknown user");
 	} else if (v < 0 && htpasswd_uncomputable(match.hash, match.len, why, sizeof why)) {
@@ -742,5 +745,19 @@ htpasswd_login(const char *path, struct auth_login *lg, const char *pass, size_t
 out:
 	explicit_bzero(&match, sizeof match);
 	explicit_bzero(&dummy, sizeof dummy);
+	return r;
+}
+
+enum auth_result
+htpasswd_login(const char *path, struct auth_login *lg, const struct auth_conv *conv)
+{
+	struct auth_pass pw;
+	enum auth_result r = AUTH_ABORTED;
+
+	lg->why[0] = '\0';
+	lg->user_final[0] = '\0';
+	if (auth_ask_password(lg, conv, &pw))
+		r = check(path, lg, pw.s, pw.len, pw.whole, conv);
+	explicit_bzero(&pw, sizeof pw);
 	return r;
 }

@@ -28,19 +28,17 @@
 #define HTPASSWD_MEM_MAX (257ULL << 20)		/* scrypt, yescrypt: bytes allocated */
 #define HTPASSWD_WORK_MAX (4ULL << 30)		/* scrypt, yescrypt: bytes mixed, weighted */
 
-/* 1 if pass matches hash, 0 if not, -1 if hash is in no supported format or is never computed. */
-int htpasswd_verify(const char *pass, size_t plen, const char *hash, size_t hlen);
-
 /* 1 (and why) if the hash is never computed: see the work limits above. */
 int htpasswd_uncomputable(const char *h, size_t n, char *why, size_t len);
 
 /*
- * Reads the file anew and checks lg->user with pass. The whole file is
- * read and a hash is always computed, so an unknown user (or a name or
- * password that cannot match) costs what a wrong password costs.
- * pass_ok is 0 when the password was over the cap: the login then fails.
+ * The login of lg->user, any name the client sent: asks for the password
+ * through conv (auth_ask_password()), reads the file anew and checks the
+ * two, then wipes the password. The whole file is read and a hash is
+ * always computed, so an unknown user (or a name or password that cannot
+ * match) costs what a wrong password costs, and gets the same answer.
  */
-enum auth_result htpasswd_login(const char *path, struct auth_login *lg, const char *pass,
-    size_t plen, int pass_ok, const struct auth_conv *conv);
+enum auth_result htpasswd_login(const char *path, struct auth_login *lg,
+    const struct auth_conv *conv);
 
 #endif

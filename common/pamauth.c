@@ -173,6 +173,10 @@ pamauth_login(const char *service, struct auth_login *lg, const struct auth_conv
 	enum auth_result r;
 	int rc;
 
+	lg->why[0] = '\0';
+	lg->user_final[0] = '\0';
+	if (!auth_user_valid(lg->user, lg->user_len))
+		return auth_deny_user(lg, conv);
 	memcpy(user, lg->user, lg->user_len);
 	user[lg->user_len] = '\0';
 	rc = pam_start(service, user, &pc, &h);
@@ -214,7 +218,8 @@ out:
 		snprintf(lg->why, sizeof lg->why, "no answer to a PAM prompt");
 	} else if (r != AUTH_OK && st.refused) {
 		r = AUTH_DENIED;
-		snprintf(lg->why, sizeof lg->why, "answer over 512 bytes or with a NUL byte");
+		snprintf(lg->why, sizeof lg->why, "answer over %d bytes or with a NUL byte",
+		    AUTH_PASS_MAX);
 	} else if (r != AUTH_OK && st.overrun) {
 		r = AUTH_DENIED;
 		snprintf(lg->why, sizeof lg->why, "more than %d PAM messages", AUTH_PROMPTS_MAX);

@@ -174,7 +174,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof c);
 	c.verdict = "served";
 	c.conn_fd = in;
-	logged_in = 0;
 	if (io_init(&c.io, in, out, max_line, 0) < 0)
 		abort();
 	status = process(&c);

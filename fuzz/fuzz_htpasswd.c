@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The htpasswd file parser and verify. Input: one byte of user length, one
- * of password length, the user, the password, then the file. Whatever the
+ * of password length, the user, the password (the answer to the one prompt
+ * the backend makes, "Password: "), then the file. Whatever the
  * file holds, a login is accepted only for a valid name whose first entry
  * (Apache's rules, parsed again here) is a hash in a known format that the
  * password matches, and never for a plain-text or malformed entry, nor
@@ -28,21 +29,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char itoa64[] =
     "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/* The client of one login: its password, and what the backend said to it. */
+struct client {
+	const char *pass;
+	size_t plen;
+	size_t notes;
+	int prompts;
+};
+
 static void
 note(void *ctx, const char *msg)
 {
-	size_t *notes = ctx;
+	struct client *cl = ctx;
 
 	if (strnlen(msg, AUTH_WHY_MAX + 256) == AUTH_WHY_MAX + 256)
 		abort();
-	(*notes)++;
+	cl->notes++;
 }
 
+/* The htpasswd backend prompts once, for the password, and says nothing else. */
 static enum auth_answer
 converse(void *ctx, enum auth_msg kind, const char *msg, char *ans, size_t cap, size_t *len)
 {
-	(void)ctx, (void)kind, (void)msg, (void)ans, (void)cap, (void)len;
-	abort();	/* the htpasswd backend never prompts by itself */
+	struct client *cl = ctx;
+
+	if (cl->prompts++ || kind != AUTH_MSG_PROMPT_ECHO_OFF || strcmp(msg, "Password: ") != 0
+	    || !ans || cap < cl->plen + 1)
+		abort();
+	memcpy(ans, cl->pass, cl->plen);
+	ans[cl->plen] = '\0';
+	*len = cl->plen;
+	return AUTH_ANSWER_OK;
 }
 
 static int
@@ -416,9 +433,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct auth_login lg;
-	size_t ulen, plen, notes = 0, hlen = 0;
+	size_t ulen, plen, hlen = 0;
 	char user[AUTH_USER_MAX + 64], pass[AUTH_PASS_MAX + 64], path[64], sha[29];
-	const struct auth_conv conv = { converse, note, &notes };
+	struct client cl = { pass, 0, 0, 0 };
+	const struct auth_conv conv = { converse, note, &cl };
 	const char *file, *h;
 	enum auth_result r;
 	int fd;
@@ -433,6 +451,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(user, data, ulen);
 	memcpy(pass, data + ulen, plen);
 	pass[plen] = '\0';
+	cl.plen = plen;
 	file = (const char *)data + ulen + plen;
 	size -= ulen + plen;
 	if (costly(file, size))
@@ -446,11 +465,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&lg, 0xa5, sizeof lg);
 	lg.user = user;
 	lg.user_len = ulen;
-	r = htpasswd_login(path, &lg, pass, plen, plen <= AUTH_PASS_MAX, &conv);
+	r = htpasswd_login(path, &lg, &conv);
 	close(fd);
 	if (r != AUTH_OK && r != AUTH_DENIED)
 		abort();
-	if (notes > HTPASSWD_REPORT_MAX + 1)
+	if (cl.prompts != 1)
+		abort();	/* the password is asked for whatever the name */
+	if (cl.notes > HTPASSWD_REPORT_MAX + 1)
 		abort();	/* a login logs eight bad lines and a count, however many */
 	if (r == AUTH_DENIED && strnlen(lg.why, sizeof lg.why) == sizeof lg.why)
 		abort();
