@@ -20,11 +20,28 @@ CPPFLAGS += -D_DEFAULT_SOURCE -D_FORTIFY_SOURCE=2
 HARDEN   = -fstack-protector-strong -fPIE
 ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 
-# Programs that load no module at run time are linked statically: a process
-# is started for every connection and a static one starts in about 60% of the
-# time of a dynamic one (README "Start-up cost"). SANITIZE=1 builds everything
-# dynamically with ASan and UBSan instead.
-STATIC_LDFLAGS = -static-pie
+# The programs, and how each is linked. A process is started for every
+# connection, so what a program does before its first byte is paid on every
+# connection: one that loads nothing at run time is linked statically; one
+# that loads modules at run time cannot be. The measured start-up costs are
+# in README.md, "Design decisions" (and "Benchmark", bench/RESULTS.md).
+#
+#   program     linked    why
+#   echo        static    loads nothing at run time
+#   lcecho      static    loads nothing at run time
+#   blockip     static    loads nothing at run time (then execs PROGRAM)
+#   cmdserver   dynamic   PAM dlopens its modules at run time, which glibc
+#                         does not support from a static binary
+#
+# (glibc's NSS modules, for --reverse-lookups, are the one exception a static
+# program loads: README.md, "Design decisions".) A new program goes in one of
+# the two lists; a static one needs no rule of its own. SANITIZE=1 links
+# every program dynamically, with ASan and UBSan.
+STATIC_PROGS  = echo lcecho blockip
+DYNAMIC_PROGS = cmdserver
+PROGS         = $(STATIC_PROGS) $(DYNAMIC_PROGS)
+STATIC_LDFLAGS  = -static-pie
+DYNAMIC_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now
 # BUILD (the output folder) may be set, to keep two builds apart.
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/san
@@ -37,13 +54,17 @@ endif
 
 LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c \
             common/die.c common/filter.c common/io.c common/log.c common/peer.c \
-            common/proxy.c common/serve.c common/srctab.c
+            common/proxy.c common/serve.c common/srctab.c common/text.c
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
-PROGS     = echo lcecho
-# Each later program brings its own rules in mk/<prog>.mk (PROGS += ..., its link line).
-.DEFAULT_GOAL := all
-include $(wildcard mk/*.mk)
 BINS      = $(PROGS:%=$(BUILD)/%)
+
+# The login modules (htpasswd and PAM backends), for any service that logs
+# users in, and utmp, who(1)'s reader: cmdserver's, and the fuzz and lint
+# targets' (AUTH_LIBS, AUTH_CFLAGS).
+AUTH_OBJ = $(BUILD)/common/auth.o $(BUILD)/common/htpasswd.o $(BUILD)/common/pamauth.o
+AUTH_LIBS := $(shell pkg-config --libs pam libcrypt libmd 2>/dev/null || echo -lpam -lcrypt -lmd)
+AUTH_CFLAGS := $(shell pkg-config --cflags pam libcrypt libmd 2>/dev/null)
+CMDSERVER_OBJ = $(BUILD)/cmd/cmdserver.o $(AUTH_OBJ) $(BUILD)/common/utmp.o
 
 all: $(BINS)
 
@@ -59,8 +80,14 @@ $(BUILD)/libio.a: $(LIBIO_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBIO_OBJ)
 
-$(BUILD)/echo $(BUILD)/lcecho: $(BUILD)/%: $(BUILD)/cmd/%.o $(BUILD)/libio.a
+$(AUTH_OBJ): ALL_CFLAGS += $(AUTH_CFLAGS)
+
+# Every static program: its one file in cmd/ and libio.
+$(STATIC_PROGS:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/cmd/%.o $(BUILD)/libio.a
 	$(CC) $(STATIC_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libio.a
+
+$(BUILD)/cmdserver: $(CMDSERVER_OBJ) $(BUILD)/libio.a
+	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(CMDSERVER_OBJ) $(BUILD)/libio.a $(AUTH_LIBS)
 
 # On a fresh Debian machine these install what they need first (tests/deps).
 test check:
