@@ -15,19 +15,6 @@ teardown() {
 	kill_bg
 }
 
-# Starts PROG with --listen on a free loopback port; sets PORT and SPID.
-# Returns once the child that served wait_port's probe is reaped, so that
-# it counts against no limit.
-listen_on() {
-	PORT=$(free_port)
-	"$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3 &
-	SPID=$!
-	BG_PIDS="${BG_PIDS:-} $SPID"
-	wait_port "$PORT"
-	wait_count ' peer=127\.0\.0\.1:' 1
-	wait_children 0 down
-}
-
 # Holds an idle connection open from source $2 (default 127.0.0.1) to port
 # $1 for up to 30 s; sets HOLD_PID (kill it to close the connection).
 hold() {
@@ -38,20 +25,12 @@ hold() {
 
 # Waits until the server has N children serving (with "down": N at most), up to 10 s.
 wait_children() {
-	local deadline=$((SECONDS + 10))
-	while if [ "${2:-}" = down ]; then [ "$(children)" -gt "$1" ]; else [ "$(children)" -lt "$1" ]; fi; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "never $1 children"; return 1; }
-		sleep 0.05
-	done
-}
-
-# Polls until `grep -c PATTERN LOG` reaches N, up to 10 s.
-wait_count() {
-	local pattern=$1 n=$2 deadline=$((SECONDS + 10))
-	while [ "$(grep -c -- "$pattern" "$LOG" 2>/dev/null || true)" -lt "$n" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "never $n x '$pattern' in log:"; cat "$LOG"; return 1; }
-		sleep 0.05
-	done
+	local n=$1
+	if [ "${2:-}" = down ]; then
+		wait_until 10 "never $n children" eval '[ "$(children)" -le "$n" ]'
+	else
+		wait_until 10 "never $n children" eval '[ "$(children)" -ge "$n" ]'
+	fi
 }
 
 # Direct children of the server that are zombies.
@@ -74,7 +53,7 @@ children() {
 	assert_output "hello"
 	run talk "$PORT" <<<"again"
 	assert_output "again"
-	wait_count "served peer=127.0.0.1" 2
+	wait_count "$LOG" "served peer=127.0.0.1" 2
 }
 
 @test "lcecho --listen lower-cases through its filter in the child" {
@@ -84,16 +63,13 @@ children() {
 }
 
 @test "systemd Accept=no: a listening socket on fd 3 starts the accept loop" {
-	PORT=$(free_port)
-	bg systemd-socket-activate -l "127.0.0.1:$PORT" "$BIN/echo" --log "$LOG" --log-level 3 \
-		2>/dev/null
-	wait_port "$PORT"
+	activate listen "$BIN/echo" --log "$LOG" --log-level 3
 	run talk "$PORT" <<<"via fd 3"
 	assert_output "via fd 3"
 	run talk "$PORT" <<<"second"
 	assert_output "second"
 	# One process served both: both records carry the same parent's children.
-	wait_count "served peer=127.0.0.1" 2
+	wait_count "$LOG" "served peer=127.0.0.1" 2
 }
 
 @test "a burst of 2000 connections, 50 at a time, gets every echo intact and leaves no zombie" {
@@ -101,8 +77,7 @@ children() {
 	run timeout 120 "$LOADGEN" burst "127.0.0.1:$PORT" 50 2000
 	assert_success
 	assert_output --partial "conns=2000 intact=2000"
-	local deadline=$((SECONDS + 10))
-	while [ "$(children)" -gt 0 ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+	wait_children 0 down
 	[ "$(children)" -eq 0 ]
 	[ "$(zombies)" -eq 0 ]
 }
@@ -132,7 +107,7 @@ children() {
 	wait_children 1
 	run talk "$PORT" <<<"refused"
 	assert_output ""
-	wait_count "refused 127.0.0.1: max-per-source" 1
+	wait_count "$LOG" "refused 127.0.0.1: max-per-source" 1
 	run talk "$PORT" bind=127.0.0.2 <<<"other source"
 	assert_output "other source"
 }
@@ -144,25 +119,19 @@ children() {
 	wait_children 2
 	run talk "$PORT" bind=127.0.0.3 <<<"same /24"
 	assert_output ""
-	wait_count "refused 127.0.0.3: max-per-netblock" 1
+	wait_count "$LOG" "refused 127.0.0.3: max-per-netblock" 1
 	run talk "$PORT" bind=127.0.1.3 <<<"next /24"
 	assert_output "next /24"
 }
 
 @test "--max-per-netblock serves one IPv6 client of a /64 and refuses the second" {
-	PORT=$(free_port)
+	has_ipv6_loopback || skip "::1 is not available here"
+	PORT=$(free_port 6)
 	"$BIN/echo" --listen "[::1]:$PORT" --max-per-source 0 --max-per-netblock 1 \
 		--log "$LOG" --log-level 3 &
 	SPID=$!
 	BG_PIDS="${BG_PIDS:-} $SPID"
-	local deadline=$((SECONDS + 10))
-	until socat -T 1 /dev/null "TCP6:[::1]:$PORT" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || skip "::1 is not available here"
-		sleep 0.05
-	done
-	# The probe's child must be gone, or it holds the one place of ::/64.
-	wait_count "served peer=\\[::1\\]" 1
-	wait_children 0 down
+	wait_listen "$PORT" "$SPID"
 	run sh -c "printf 'v6\n' | socat -t 5 -T 10 - TCP6:[::1]:$PORT"
 	assert_output "v6"
 	socat "TCP6:[::1]:$PORT" "EXEC:sleep 30" 2>/dev/null &
@@ -170,7 +139,16 @@ children() {
 	wait_children 1
 	run sh -c "printf 'second\n' | socat -t 5 -T 10 - TCP6:[::1]:$PORT"
 	assert_output ""
-	wait_count "refused ::1: max-per-netblock" 1
+	wait_count "$LOG" "refused ::1: max-per-netblock" 1
+}
+
+# True once 127.0.0.2's penalty has doubled to 6 s; else connects from
+# 127.0.0.2 once more, about 0.2 s apart.
+doubled_or_knock() {
+	grep -q "penalized 127.0.0.2 for 6s" "$LOG" && return 0
+	talk "$PORT" bind=127.0.0.2 <<<"x" >/dev/null || true
+	sleep 0.15
+	return 1
 }
 
 @test "a source refused by the rules is penalized, with the penalty doubling" {
@@ -178,27 +156,22 @@ children() {
 		--penalty-max 60 --max-per-source 0
 	run talk "$PORT" bind=127.0.0.2 <<<"x"
 	assert_output ""
-	wait_count "penalized 127.0.0.2 for 3s" 1
+	wait_count "$LOG" "penalized 127.0.0.2 for 3s" 1
 	run talk "$PORT" bind=127.0.0.2 <<<"x"
 	assert_output ""
-	wait_count "refused 127.0.0.2: penalized" 1
+	wait_count "$LOG" "refused 127.0.0.2: penalized" 1
 	# Other sources are untouched.
 	run talk "$PORT" bind=127.0.0.1 <<<"fine"
 	assert_output "fine"
 	# Once the penalty is over the rules refuse it again, and the next penalty is twice as long.
-	local deadline=$((SECONDS + 10))
-	until grep -q "penalized 127.0.0.2 for 6s" "$LOG"; do
-		[ "$SECONDS" -lt "$deadline" ] || { cat "$LOG"; false; }
-		talk "$PORT" bind=127.0.0.2 <<<"x" >/dev/null || true
-		sleep 0.2
-	done
+	wait_until 10 "never penalized for 6s" doubled_or_knock || { cat "$LOG"; false; }
 }
 
 @test "--penalty 0 turns penalties off" {
 	listen_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 --penalty 0
 	run talk "$PORT" bind=127.0.0.2 <<<"x"
 	run talk "$PORT" bind=127.0.0.2 <<<"x"
-	wait_count "refused peer=127.0.0.2" 2
+	wait_count "$LOG" "refused peer=127.0.0.2" 2
 	run grep -c "penalized" "$LOG"
 	assert_output "0"
 }
@@ -211,7 +184,7 @@ children() {
 	exec {w}>"$BATS_TEST_TMPDIR/in"
 	wait_children 1
 	kill -TERM "$SPID"
-	wait_count "stopping: 1 connections to finish" 1
+	wait_count "$LOG" "stopping: 1 connections to finish" 1
 	# New clients are turned away: the listening socket is closed.
 	run socat -T 2 /dev/null "TCP:127.0.0.1:$PORT"
 	assert_failure

@@ -40,18 +40,6 @@ assert_refused() {
 	assert_output 1 || fail "log: $(cat "$ERR")"
 }
 
-# Serves "$@" on a free [::1] port through systemd-socket-activate; sets PORT.
-activate_inetd6() {
-	PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])') ||
-	    skip "::1 is not available here"
-	bg systemd-socket-activate --inetd -a -l "[::1]:$PORT" "$@" 2>>"$ACTIVATE_LOG"
-	local deadline=$((SECONDS + 10))
-	while ! (exec 3<>"/dev/tcp/::1/$PORT") 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "[::1]:$PORT never opened"
-		sleep 0.05
-	done
-}
-
 # talk, with the reply in $OUT for exact comparison.
 talk_out() {
 	talk "$@" >"$OUT"
@@ -237,7 +225,7 @@ talk_out() {
 # --- real sockets -------------------------------------------------------------------
 
 @test "over a socket, --cidr-allow 127.0.0.2/32 serves a client from 127.0.0.2" {
-	activate_inetd "$BIN/echo" --cidr-allow 127.0.0.2/32 --log-level 3
+	activate inetd "$BIN/echo" --cidr-allow 127.0.0.2/32 --log-level 3
 	run talk_out "$PORT" bind=127.0.0.2 <<<"ping"
 	assert_success
 	assert_out 'ping\n'
@@ -248,7 +236,7 @@ talk_out() {
 }
 
 @test "over a socket, --cidr-allow 127.0.0.2/32 refuses 127.0.0.1 with no byte and exit 1" {
-	activate_inetd "$BIN/echo" --cidr-allow 127.0.0.2/32
+	activate inetd "$BIN/echo" --cidr-allow 127.0.0.2/32
 	run dialog -c 127.0.0.1 "$PORT" eof
 	assert_success
 	assert_output eof
@@ -259,7 +247,7 @@ talk_out() {
 }
 
 @test "over a socket, a refused client that sends first still gets no byte" {
-	activate_inetd "$BIN/echo" --cidr-allow 127.0.0.2/32
+	activate inetd "$BIN/echo" --cidr-allow 127.0.0.2/32
 	run dialog -c 127.0.0.1 "$PORT" send:'ping\n' closed
 	assert_success
 	assert_output closed
@@ -268,7 +256,7 @@ talk_out() {
 }
 
 @test "over a socket, --cidr-deny 127.0.0.2 refuses 127.0.0.2 and serves 127.0.0.1" {
-	activate_inetd "$BIN/echo" --cidr-deny 127.0.0.2 --cidr-allow 127.0.0.0/8
+	activate inetd "$BIN/echo" --cidr-deny 127.0.0.2 --cidr-allow 127.0.0.0/8
 	run dialog -b 127.0.0.2 -c 127.0.0.1 "$PORT" eof
 	assert_success
 	assert_output eof
@@ -285,7 +273,7 @@ eof"
 }
 
 @test "over a socket, an anchored --allow regex tells 127.0.0.2 from 127.0.0.20" {
-	activate_inetd "$BIN/echo" --allow '127\.0\.0\.2'
+	activate inetd "$BIN/echo" --allow '127\.0\.0\.2'
 	run dialog -b 127.0.0.20 -c 127.0.0.1 "$PORT" eof
 	assert_success
 	assert_output eof
@@ -300,11 +288,8 @@ eof"
 }
 
 @test "over a v4-mapped socket, the client 127.0.0.1 is matched as IPv4" {
-	PORT=$(free_port)
-	bg systemd-socket-activate --inetd -a -l "[::ffff:127.0.0.1]:$PORT" "$BIN/echo" \
-	    --cidr-allow 127.0.0.0/8 --deny '127\.0\.0\.2' --log-level 3 \
-	    2>>"$ACTIVATE_LOG"
-	wait_port "$PORT"
+	activate inetd --host ::ffff:127.0.0.1 "$BIN/echo" \
+	    --cidr-allow 127.0.0.0/8 --deny '127\.0\.0\.2' --log-level 3
 	run talk_out "$PORT" <<<"mapped"
 	assert_success
 	assert_out 'mapped\n'
@@ -315,7 +300,8 @@ eof"
 }
 
 @test "over IPv6, --cidr-allow ::1/128 serves a client from ::1" {
-	activate_inetd6 "$BIN/echo" --cidr-allow ::1/128 --log-level 3
+	has_ipv6_loopback || skip "::1 is not available here"
+	activate inetd --host ::1 "$BIN/echo" --cidr-allow ::1/128 --log-level 3
 	run dialog -c ::1 "$PORT" send:'ping\n' recv:5 send:'\n' eof
 	assert_success
 	assert_output "recv b'ping\\n'
@@ -327,7 +313,8 @@ eof"
 }
 
 @test "over IPv6, --deny ::1 refuses a client from ::1 with no byte and exit 1" {
-	activate_inetd6 "$BIN/echo" --deny '::1'
+	has_ipv6_loopback || skip "::1 is not available here"
+	activate inetd --host ::1 "$BIN/echo" --deny '::1'
 	run dialog -c ::1 "$PORT" send:'ping\n' closed
 	assert_success
 	assert_output closed
@@ -338,7 +325,8 @@ eof"
 }
 
 @test "over IPv6, an IPv4 block does not admit ::1" {
-	activate_inetd6 "$BIN/echo" --cidr-allow 127.0.0.0/8
+	has_ipv6_loopback || skip "::1 is not available here"
+	activate inetd --host ::1 "$BIN/echo" --cidr-allow 127.0.0.0/8
 	run dialog -c ::1 "$PORT" eof
 	assert_success
 	assert_output eof

@@ -15,86 +15,76 @@ teardown() {
 	remove_catchers
 }
 
-# Bytes as hex, for exact comparisons.
-hex() {
-	od -An -v -tx1 | tr -d ' \n'
-}
-
 # talk_hex PORT BYTES [SOCAT-OPTS]: sends printf-escaped BYTES, prints the reply as hex.
 talk_hex() {
 	# shellcheck disable=SC2059
 	printf "$2" | timeout 15 socat -t 5 -T 10 - "TCP:127.0.0.1:$1${3:+,$3}" | hex
 }
 
-expect_hex() {
-	# shellcheck disable=SC2059
-	printf "$1" | hex
-}
-
 @test "echo under systemd-socket-activate --inetd echoes the exact bytes and stops at a blank line" {
-	activate_inetd "$BIN/echo"
+	activate inetd "$BIN/echo"
 	run talk_hex "$PORT" 'Hello\r\n\000\377 x\r\n\r\nnot echoed\n'
 	assert_success
-	assert_output "$(expect_hex 'Hello\r\n\000\377 x\r\n')"
+	assert_output "$(hexf 'Hello\r\n\000\377 x\r\n')"
 }
 
 @test "lcecho under systemd-socket-activate --inetd lower-cases lines and echoes the blank line" {
-	activate_inetd "$BIN/lcecho"
+	activate inetd "$BIN/lcecho"
 	run talk_hex "$PORT" 'Hello, WORLD \303\204\r\n\r\nAFTER\n'
 	assert_success
-	assert_output "$(expect_hex 'hello, world \303\204\r\n\r\n')"
+	assert_output "$(hexf 'hello, world \303\204\r\n\r\n')"
 }
 
 @test "echo with LISTEN_FDS=1 serves the connection on fd 3" {
-	activate_fds "$BIN/echo"
+	activate fds "$BIN/echo"
 	run talk_hex "$PORT" 'Hello\r\n\r\n'
 	assert_success
-	assert_output "$(expect_hex 'Hello\r\n')"
+	assert_output "$(hexf 'Hello\r\n')"
 	run talk_hex "$PORT" 'ABC'
 	assert_success
-	assert_output "$(expect_hex 'ABC')"
+	assert_output "$(hexf 'ABC')"
 }
 
 @test "lcecho with LISTEN_FDS=1 serves the connection on fd 3" {
-	activate_fds "$BIN/lcecho"
+	activate fds "$BIN/lcecho"
 	run talk_hex "$PORT" 'ONE\nTwo\n\nthree\n'
 	assert_success
-	assert_output "$(expect_hex 'one\ntwo\n\n')"
+	assert_output "$(hexf 'one\ntwo\n\n')"
 }
 
 @test "with LISTEN_FDS=1 the peer is the fd 3 socket's: an allow rule for it lets it in" {
-	activate_fds "$BIN/echo" --cidr-allow 127.0.0.1/32
+	activate fds "$BIN/echo" --cidr-allow 127.0.0.1/32
 	run talk_hex "$PORT" 'in\n'
 	assert_success
-	assert_output "$(expect_hex 'in\n')"
+	assert_output "$(hexf 'in\n')"
 }
 
 @test "with LISTEN_FDS=1 a denied peer gets zero bytes and is logged with its address" {
 	local cport
-	activate_fds "$BIN/echo" --cidr-deny 127.0.0.1/32
+	activate fds "$BIN/echo" --cidr-deny 127.0.0.1/32
 	cport=$(free_port)
 	run talk_hex "$PORT" 'Hello\n' "sourceport=$cport"
 	assert_success
 	assert_output ""
-	wait_grep "$BATS_TEST_TMPDIR/activate.log" "refused peer=127.0.0.1:$cport " 5
-	run grep -F "refused peer=127.0.0.1:$cport " "$BATS_TEST_TMPDIR/activate.log"
+	wait_log -F "$ACTIVATE_LOG" "refused peer=127.0.0.1:$cport " 5
+	run grep -F "refused peer=127.0.0.1:$cport " "$ACTIVATE_LOG"
 	assert_success
 	assert_output --partial 'rule="cidr-deny 127.0.0.1/32"'
 	assert_output --partial 'status=1'
-	run grep -F 'Child' "$BATS_TEST_TMPDIR/activate.log"
-	assert_line --partial 'died with code 1'
+	run child_status 1
+	assert_output 1
 }
 
 @test "with --inetd a denied peer gets zero bytes and exits 1" {
 	local cport
-	activate_inetd "$BIN/lcecho" --cidr-deny 127.0.0.1/32
+	activate inetd "$BIN/lcecho" --cidr-deny 127.0.0.1/32
 	cport=$(free_port)
 	run talk_hex "$PORT" 'Hello\n' "sourceport=$cport"
 	assert_success
 	assert_output ""
-	wait_grep "$BATS_TEST_TMPDIR/activate.log" "refused peer=127.0.0.1:$cport " 5
-	run grep -F 'Child' "$BATS_TEST_TMPDIR/activate.log"
-	assert_line --partial 'died with code 1'
+	wait_log -F "$ACTIVATE_LOG" "refused peer=127.0.0.1:$cport " 5
+	run child_status 1
+	assert_output 1
 }
 
 @test "LISTEN_FDS=2 with fds that are not listening sockets is a configuration error (exit 100), nothing served" {
@@ -108,8 +98,8 @@ expect_hex() {
 	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo"
 	run talk_hex "$PORT" 'Hello\r\nsecond \001\n\r\nnot echoed\n'
 	assert_success
-	assert_output "$(expect_hex 'Hello\r\nsecond \001\n')"
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
+	assert_output "$(hexf 'Hello\r\nsecond \001\n')"
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
 }
 
 # A checkout cloned into root's 0700 home: xinetd's service users cannot
@@ -127,7 +117,7 @@ expect_hex() {
 	run bash -c "{ printf 'staged\n'; sleep 1; } | timeout 15 socat -t 5 -T 10 - TCP:127.0.0.1:$PORT"
 	assert_success
 	assert_output staged
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
 	# The directories the programs came from were left as they were.
 	assert_equal "$(stat -c %a "$home")" 700
 	# Gone with the test's background processes.
@@ -139,8 +129,8 @@ expect_hex() {
 	start_xinetd "$DEST/etc/xinetd.d/inetkit-lcecho"
 	run talk_hex "$PORT" 'MiXeD\r\n\r\nAFTER\n'
 	assert_success
-	assert_output "$(expect_hex 'mixed\r\n\r\n')"
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 5
+	assert_output "$(hexf 'mixed\r\n\r\n')"
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 5
 }
 
 @test "under xinetd a refused client gets zero bytes although fd 2 is its socket" {
@@ -148,15 +138,15 @@ expect_hex() {
 	run talk_hex "$PORT" 'Hello\n'
 	assert_success
 	assert_output ""
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=1" 5
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo status=1" 5
 }
 
 @test "under xinetd an idle timeout closes with only the echo, no log bytes" {
 	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log-level 4 --idle-timeout 1
 	run bash -c "{ printf 'hi\n'; sleep 8; } | timeout 15 socat -t 1 - TCP:127.0.0.1:$PORT | od -An -v -tx1 | tr -d ' \n'"
 	assert_success
-	assert_output "$(expect_hex 'hi\n')"
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
+	assert_output "$(hexf 'hi\n')"
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo status=0" 5
 }
 
 @test "under xinetd --log stderr and --log journal still send the client no log bytes" {
@@ -170,7 +160,7 @@ expect_hex() {
 	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo" --log journal --log-level 4 --idle-timeout 1
 	run bash -c "{ printf 'hi\n'; sleep 8; } | timeout 15 socat -t 1 - TCP:127.0.0.1:$PORT | od -An -v -tx1 | tr -d ' \n'"
 	assert_success
-	assert_output "$(expect_hex 'hi\n')"
+	assert_output "$(hexf 'hi\n')"
 }
 
 @test "under xinetd the connection record goes to syslog" {
@@ -182,7 +172,7 @@ expect_hex() {
 	run talk_hex "$PORT" 'Hello\n' "sourceport=$cport"
 	assert_success
 	assert_output ""
-	wait_grep "$log" "refused peer=127.0.0.1:$cport " 5
+	wait_log -F "$log" "refused peer=127.0.0.1:$cport " 5
 	run grep -aoF "inetkit-echo[" "$log"
 	assert_success
 	run grep -aF "refused peer=127.0.0.1:$cport " "$log"
@@ -200,7 +190,7 @@ expect_hex() {
 	    exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' _ "$err" "$BIN/echo"
 	assert_success
 	assert_output "Hello"
-	wait_grep "$got" "INETKIT_STATUS=" 5
+	wait_log -F "$got" "INETKIT_STATUS=" 5
 	run cat -v "$got"
 	assert_line "MESSAGE=served peer=192.0.2.7:4711 local=- rule=\"no rules\" user=- in=6 out=6 $(
 	    grep -ao 'duration=[0-9.]*s' "$got") status=0 end=eof"
@@ -235,7 +225,7 @@ expect_hex() {
 	run bash -c 'JOURNAL_STREAM=$3 REMOTE_ADDR=192.0.2.7 \
 	    exec timeout 10 "$2" --log-level 3 2>"$1" <<<"Hello"' _ "$err" "$BIN/echo" "$js"
 	assert_success
-	wait_grep "$got" "INETKIT_STATUS=" 5
+	wait_log -F "$got" "INETKIT_STATUS=" 5
 	run grep -c '^MESSAGE=' "$got"
 	assert_output 1
 }

@@ -1,4 +1,10 @@
-# Helpers for units.bats and activation.bats. Load after helpers:
+# Helpers for the suites about deployment (activation, units, blockip-units,
+# deploy, cmdserver's xinetd case): make install into a DESTDIR
+# (install_tree, install_units_for_verify), the units' figures
+# (exposure_of, assert_exposure), the xinetd entries' users and a real
+# xinetd (install_users, stage_programs, start_xinetd), and log catchers on
+# /dev/log or the journal socket. systemd-socket-activate is started by
+# activate, in helpers.bash. Load after helpers:
 #   load helpers
 #   load activation_helpers
 
@@ -45,32 +51,6 @@ le() {
 	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'
 }
 
-# Polls until the file $1 contains the fixed string $2, up to $3 seconds.
-wait_grep() {
-	local f=$1 s=$2 deadline=$((SECONDS + ${3:-10}))
-	until grep -qaF -- "$s" "$f" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "\"$s\" never appeared in $f" >&2; return 1; }
-		sleep 0.05
-	done
-}
-
-# Polls until the path exists and is a socket.
-wait_socket() {
-	local f=$1 deadline=$((SECONDS + ${2:-10}))
-	until [ -S "$f" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "$f never appeared" >&2; return 1; }
-		sleep 0.05
-	done
-}
-
-# Serves "$@" through systemd-socket-activate without --inetd: the program
-# gets LISTEN_PID/LISTEN_FDS=1 and the connection on fd 3. Sets PORT.
-activate_fds() {
-	PORT=$(free_port)
-	bg systemd-socket-activate -a -l "127.0.0.1:$PORT" "$@" 2>>"$BATS_TEST_TMPDIR/activate.log"
-	wait_port "$PORT"
-}
-
 # A datagram catcher on the UNIX socket path $1, appending what it receives
 # to the file $2; world-writable, since xinetd runs the programs as nobody.
 # Remembers the path so that remove_catchers removes it again.
@@ -80,7 +60,7 @@ start_catcher() {
 	(umask 0; exec socat -u "UNIX-RECV:$path" "OPEN:$out,creat,append") &
 	BG_PIDS="${BG_PIDS:-} $!"
 	CATCHERS="${CATCHERS:-} $path"
-	wait_socket "$path" 5
+	wait_until 5 "$path never appeared" test -S "$path"
 }
 
 # Removes the socket paths made by start_catcher (after kill_bg) and the
@@ -210,8 +190,10 @@ start_xinetd() {
 	    "$XINETD_LOG" "$dir/xinetd.d" >"$dir/xinetd.conf"
 	bg timeout 60 xinetd -dontfork -filelog "$XINETD_OWN" -f "$dir/xinetd.conf" \
 	    -pidfile "$dir/xinetd.pid" 2>>"$dir/xinetd.stderr"
-	wait_grep "$XINETD_OWN" "Started working" 10 &&
-		wait_port "$PORT" 5 || { cat "$XINETD_OWN" >&2; return 1; }
+	# No probe connection: it would be a session of its own, with its own
+	# EXIT record in the log the tests read.
+	wait_log -F "$XINETD_OWN" "Started working" 10 &&
+		wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
 }
 
 # Asserts systemd-analyze security rates unit file $1 at exposure $2 or less,

@@ -665,3 +665,36 @@ cmd_shadow() {
 	run tail -c 14 "$OUT"
 	assert_output 'Access Denied'
 }
+
+@test "a name no backend may see: a password prompt, the same bytes, and its reason logged, htpasswd and PAM alike" {
+	local u b
+	u=$(head -c 2000 /dev/zero | tr '\0' u)
+	printf 'alice:secret:plain\n' >"$PDB"
+	pam_service plain "auth required $PAM_MATRIX passdb=$PDB verbose" \
+	    "account required $PAM_MATRIX passdb=$PDB"
+	for b in "--htpasswd $HT" "--pam plain"; do
+		[ "${b%% *}" = --pam ] && pam_env
+		# shellcheck disable=SC2086
+		run cmd '\nsecret\n' $b
+		assert_failure 1
+		assert_out "Login: Password: $DENIED"
+		grep -qF 'login failed for user - from unknown: empty user name' "$ERR" || fail "$b: $(cat "$ERR")"
+		# shellcheck disable=SC2086
+		run cmd "$u\nsecret\n" $b
+		assert_failure 1
+		assert_out "Login: Password: $DENIED"
+		grep -qF 'login failed for user (too-long) from unknown: user name over 256 bytes' "$ERR" ||
+			fail "$b: $(cat "$ERR")"
+		# shellcheck disable=SC2086
+		run cmd 'al\0ice\nsecret\n' $b
+		assert_failure 1
+		assert_out "Login: Password: $DENIED"
+		grep -qF ': NUL byte in the user name' "$ERR" || fail "$b: $(cat "$ERR")"
+		# A client that leaves at that prompt abandons the login, as with any name.
+		# shellcheck disable=SC2086
+		run cmd 'al\0ice\n' $b
+		assert_failure 1
+		assert_out "Login: Password: $DENIED"
+		grep -qF 'at a password prompt: eof' "$ERR" || fail "$b: $(cat "$ERR")"
+	done
+}

@@ -99,5 +99,5 @@ CacheDirectory=inetkit-echo-guarded"
 	assert_output "hello"
 	run sh -c "printf 'hello\n' | timeout 15 socat -t 5 -T 10 - TCP:127.0.0.1:$PORT,bind=127.0.0.2 2>/dev/null"
 	assert_output ""
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
 }

@@ -8,7 +8,8 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	LIST="$BATS_TEST_TMPDIR/blocked"
-	LOG="$BATS_TEST_TMPDIR/activate.log"
+	# The activator's log, with the programs' stderr (child_status reads it).
+	LOG=$ACTIVATE_LOG
 	: >"$LOG"
 }
 
@@ -18,7 +19,7 @@ teardown() {
 
 @test "blockip exits 1 and sends nothing to a listed loopback client, serves the others" {
 	printf '# test list\n127.0.0.2\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
 	run child_status 1
@@ -34,7 +35,7 @@ teardown() {
 @test "blockip blocks and allows ::1 by IPv6 entries" {
 	has_ipv6_loopback || skip "no IPv6 loopback"
 	printf '::1/128\n' >"$LIST"
-	serve_on ::1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd --host ::1 "$BIN/blockip" "$LIST" "$BIN/echo"
 	run client ::1 ::1 <<<"hello"
 	assert_output 0
 	wait_log "$LOG" "blocked ::1 \($LIST line 1: ::1\)"
@@ -48,7 +49,7 @@ teardown() {
 
 @test "blockip matches a v4-mapped client (IPv6 socket) by its IPv4 entry" {
 	printf '127.0.0.2\n' >"$LIST"
-	serve_on ::ffff:127.0.0.1 "$BIN/blockip" "$LIST" env
+	activate inetd --host ::ffff:127.0.0.1 "$BIN/blockip" "$LIST" env
 	run client 127.0.0.2 </dev/null
 	assert_output 0
 	wait_log "$LOG" "blocked 127\.0\.0\.2 \("
@@ -62,7 +63,7 @@ teardown() {
 
 @test "blockip reports the most specific of nested CIDR blocks over real sockets" {
 	printf '127.0.0.0/8\n127.0.0.0/29\n127.0.0.2\n127.0.0.0/29\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	run client 127.0.0.2 <<<"x"
 	assert_output 0
 	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 3: 127\.0\.0\.2\)"
@@ -170,7 +171,7 @@ teardown() {
 
 @test "the wrapped program sees the UCSPI variables of a real socket client" {
 	printf '192.0.2.1\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" env
+	activate inetd "$BIN/blockip" "$LIST" env
 	run client 127.0.0.2 </dev/null
 	refute_output 0
 	out="$BATS_TEST_TMPDIR/out"
@@ -184,9 +185,7 @@ teardown() {
 
 @test "blockip hands a LISTEN_FDS connection (fd 3) to PROGRAM on fd 0 and 1" {
 	printf '127.0.0.2\n' >"$LIST"
-	PORT=$(free_port)
-	bg systemd-socket-activate -a -l "127.0.0.1:$PORT" "$BIN/blockip" "$LIST" "$BIN/echo" 2>>"$LOG"
-	wait_port "$PORT"
+	activate fds "$BIN/blockip" "$LIST" "$BIN/echo"
 	run client 127.0.0.1 <<<"through fd 3"
 	assert_output 13
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "through fd 3"
@@ -247,7 +246,7 @@ teardown() {
 
 @test "a list replaced atomically takes effect at the next connection, no restart" {
 	printf '127.0.0.2\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	run client 127.0.0.2 <<<"one"
 	assert_output 0
 	run client 127.0.0.3 <<<"two"
@@ -324,7 +323,7 @@ teardown() {
 	run "$BIN/blockip" --check 127.0.0.2 "$LIST"
 	assert_failure 1
 	assert_output "127.0.0.2: blocked by $LIST line 1000002: 127.0.0.2"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	# Changed list: the first connection compiles it again.
 	printf '127.0.0.3\n' >>"$LIST"
 	t0=$(date +%s%N)
@@ -356,7 +355,7 @@ teardown() {
 	printf 'not executable\n' >"$BATS_TEST_TMPDIR/plain"
 	run -126 env PROTO=TCP TCPREMOTEIP=192.0.2.1 "$BIN/blockip" "$LIST" "$BATS_TEST_TMPDIR/plain"
 	assert_line --partial "unable to exec $BATS_TEST_TMPDIR/plain: Permission denied"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BATS_TEST_TMPDIR/nonexistent"
+	activate inetd "$BIN/blockip" "$LIST" "$BATS_TEST_TMPDIR/nonexistent"
 	run client 127.0.0.1 <<<"hi"
 	assert_output 0
 	run child_status 1
@@ -382,7 +381,7 @@ teardown() {
 	printf '127.0.0.2\n' >"$LIST"
 	PORT=$(free_port)
 	bg tcpserver -HR 127.0.0.1 "$PORT" "$BIN/blockip" "$LIST" "$BIN/echo" 2>>"$LOG"
-	wait_port "$PORT"
+	wait_listen "$PORT" "${BG_PIDS##* }"
 	run client 127.0.0.1 <<<"via tcpserver"
 	assert_output 14
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "via tcpserver"
@@ -395,7 +394,7 @@ teardown() {
 
 @test "echo --block-list drops a listed client without a byte and serves the others" {
 	printf '# test list\n10.0.0.0/8\n127.0.0.2\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/echo" --block-list "$LIST" --block-list-index "$LIST.idx"
+	activate inetd "$BIN/echo" --block-list "$LIST" --block-list-index "$LIST.idx"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
 	run child_status 1
@@ -464,7 +463,7 @@ teardown() {
 	PORT=$(free_port)
 	bg "$BIN/echo" --listen "127.0.0.1:$PORT" --block-list "$LIST" --block-list-index "$LIST.idx" \
 		--penalty 0 --log "$LOG"
-	wait_port "$PORT"
+	wait_listen "$PORT" "${BG_PIDS##* }"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
 	run client 127.0.0.1 <<<"hello"

@@ -24,7 +24,8 @@ setup() {
 	NBIN=$D/bin
 	mkdir -m 755 "$NBIN"
 	install -m 755 "$BIN/blockip" "$BIN/echo" "$NBIN/"
-	LOG="$BATS_TEST_TMPDIR/activate.log"
+	# The activator's log, with the programs' stderr (child_status reads it).
+	LOG=$ACTIVATE_LOG
 	: >"$LOG"
 }
 
@@ -48,11 +49,7 @@ as_nobody() {
 hold_lock() {
 	bg setpriv --reuid=nobody --regid=nogroup --clear-groups \
 	    bash -c 'exec 9<"$1" && flock -x 9 && exec sleep 600' hold "$1" >/dev/null 2>&1 3>&-
-	local deadline=$((SECONDS + 10))
-	while flock -n -x "$1" true; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "nobody never took the lock" >&2; return 1; }
-		sleep 0.05
-	done
+	wait_until 10 "nobody never took the lock" not flock -n -x "$1" true
 }
 
 # Milliseconds the command takes; its output is dropped.
@@ -109,7 +106,7 @@ dropped_by_blockip() {
 	printf '127.0.0.2\n' >"$LIST"
 	chmod 644 "$LIST"
 	hold_lock "$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	t=$(ms client 127.0.0.2 <<<"hello")
 	echo "blockip, listed client, lock held: $t ms (wait bound $LOCK_WAIT_MS ms)" >&3
 	assert_equal "$(wc -c <"$BATS_TEST_TMPDIR/out")" 0
@@ -121,7 +118,7 @@ dropped_by_blockip() {
 	[ -s "$LIST.idx" ]
 	# Edited in place, same inode (the lock stays held): --block-list waits no longer either.
 	printf '127.0.0.3\n' >>"$LIST"
-	serve_on 127.0.0.1 "$BIN/echo" --block-list "$LIST"
+	activate inetd "$BIN/echo" --block-list "$LIST"
 	t=$(ms client 127.0.0.3 <<<"hello")
 	echo "echo --block-list, listed client, lock held: $t ms" >&3
 	assert_equal "$(wc -c <"$BATS_TEST_TMPDIR/out")" 0
@@ -141,7 +138,7 @@ dropped_by_blockip() {
 	printf '127.0.0.2\n' >>"$LIST"
 	chmod 644 "$LIST"
 	# nobody cannot write $D, where the index would go; strace counts every flock.
-	serve_on 127.0.0.1 env ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=flock -ff -o "$D/trace" \
+	activate inetd env ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=flock -ff -o "$D/trace" \
 	    setpriv --reuid=nobody --regid=nogroup --clear-groups "$NBIN/blockip" "$LIST" "$NBIN/echo"
 	t1=$(ms client 127.0.0.1 <<<"x")
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "x"
@@ -160,8 +157,8 @@ dropped_by_blockip() {
 		assert_equal "$(cat "$D/out.$i")" "c$i"
 	done
 	[ ! -s "$D/out.blocked" ]
-	run child_status $((n + 2))
-	assert_success
+	# Every one of the n + 2 connections has ended, and so has logged.
+	wait_exits $((n + 2))
 	wait_log "$LOG" "blocked 127\.0\.0\.2 \($LIST line 300002: 127\.0\.0\.2\)"
 	run grep -c "unable to write index $LIST.idx: Permission denied; using it from memory" "$LOG"
 	assert_output $((n + 2))
@@ -182,7 +179,7 @@ dropped_by_blockip() {
 	# nobody may write the index directory, and plants the forgery there.
 	as_nobody cp "$D/forged" "$D/cache/blocked.idx"
 	assert_equal "$(stat -c %U "$D/cache/blocked.idx")" nobody
-	serve_on 127.0.0.1 "$BIN/echo" --block-list "$LIST" --block-list-index "$D/cache/blocked.idx"
+	activate inetd "$BIN/echo" --block-list "$LIST" --block-list-index "$D/cache/blocked.idx"
 	dropped_by_blockip
 	# Replaced by one of root's, which the next connection believes.
 	assert_equal "$(stat -c %U "$D/cache/blocked.idx")" root
@@ -196,13 +193,13 @@ dropped_by_blockip() {
 	forged_setup "$D/forged"
 	cp "$D/forged" "$LIST.idx"
 	chmod 666 "$LIST.idx"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	dropped_by_blockip
 	assert_equal "$(stat -c %a "$LIST.idx")" 644
 	# Group-writable, and the service (nobody) cannot replace it: refused all the same.
 	cp "$D/forged" "$LIST.idx"
 	chmod 664 "$LIST.idx"
-	serve_on 127.0.0.1 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	activate inetd setpriv --reuid=nobody --regid=nogroup --clear-groups \
 	    "$NBIN/echo" --block-list "$LIST"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
@@ -219,14 +216,14 @@ dropped_by_blockip() {
 	forged_setup "$D/forged"
 	cp "$D/forged" "$D/forged.orig"
 	ln -s "$D/forged" "$LIST.idx"
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo"
 	dropped_by_blockip
 	[ ! -L "$LIST.idx" ] && [ -f "$LIST.idx" ]
 	cmp "$D/forged" "$D/forged.orig"
 	# Where it cannot be replaced, the link is refused and the list compiled in memory.
 	rm "$LIST.idx"
 	ln -s "$D/forged" "$LIST.idx"
-	serve_on 127.0.0.1 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	activate inetd setpriv --reuid=nobody --regid=nogroup --clear-groups \
 	    "$NBIN/echo" --block-list "$LIST"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0
@@ -252,7 +249,7 @@ truncated_during_compile() {
 	printf '127.0.0.1\n' >>"$LIST"
 	# LeakSanitizer cannot work under ptrace: in the ASan build its failure
 	# would be the exit status; the other checks stay on.
-	serve_on 127.0.0.1 env ASAN_OPTIONS=detect_leaks=0 strace -qq -o "$trace" -P "$LIST" \
+	activate inetd env ASAN_OPTIONS=detect_leaks=0 strace -qq -o "$trace" -P "$LIST" \
 	    -e trace=%fstat \
 	    -e inject=%fstat:delay_exit=1500000:when=1 "$@"
 	client 127.0.0.1 <<<"hello" >"$BATS_TEST_TMPDIR/size" &

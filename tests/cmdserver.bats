@@ -241,7 +241,7 @@ teardown() {
 }
 
 @test "cmdserver satisfy any over real sockets: 127.0.0.2 allowed skips login, 127.0.0.1 logs in" {
-	activate_inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0 --satisfy any \
+	activate inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0 --satisfy any \
 	    --cidr-allow 127.0.0.2/32
 	run bash -c "printf 'quit\n' | socat -t 5 -T 10 - TCP:127.0.0.1:$PORT,bind=127.0.0.2"
 	assert_success
@@ -327,7 +327,7 @@ EOF
 # --- over real sockets ------------------------------------------------------------
 
 @test "cmdserver under systemd-socket-activate: login, date, quit, exit 0" {
-	activate_inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0
+	activate inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0
 	run bash -c "printf 'dougm\r\nfoobar\r\ndate\r\nquit\r\n' | socat -t 5 -T 10 - TCP:127.0.0.1:$PORT"
 	assert_success
 	assert_line -n 0 "Login: Password: Welcome to inetkit cmdserver"
@@ -338,7 +338,7 @@ EOF
 }
 
 @test "cmdserver under systemd-socket-activate: a failed login exits 1" {
-	activate_inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0
+	activate inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0
 	run bash -c "printf 'dougm\r\nnope\r\n' | socat -t 5 -T 10 - TCP:127.0.0.1:$PORT"
 	assert_output "Login: Password: Access Denied"
 	run child_status
@@ -346,7 +346,7 @@ EOF
 }
 
 @test "cmdserver idle at the Login: prompt: closed without a byte more, exit 1" {
-	activate_inetd "$BIN/cmdserver" --htpasswd "$U" --idle-timeout 1
+	activate inetd "$BIN/cmdserver" --htpasswd "$U" --idle-timeout 1
 	run dialog -c 127.0.0.1 "$PORT" recv:7 eof:0.5:4
 	assert_success
 	assert_output "recv b'Login: '
@@ -358,7 +358,7 @@ eof"
 }
 
 @test "cmdserver idle after login: the session ends, exit 0" {
-	activate_inetd "$BIN/cmdserver" --htpasswd "$U" --idle-timeout 1
+	activate inetd "$BIN/cmdserver" --htpasswd "$U" --idle-timeout 1
 	run dialog -c 127.0.0.1 "$PORT" recv:7 send:'dougm\r\n' recv:10 send:'foobar\r\n' recv:68 \
 	    eof:0.5:4
 	assert_success
@@ -431,11 +431,8 @@ eof"
 	chmod 755 "$stage"
 	install -m 755 "$BIN/cmdserver" "$stage/"
 	install -m 644 "$U" "$stage/users"
-	PORT=$(free_port)
-	bg systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" setpriv --reuid=nobody \
-	    --regid=nogroup --clear-groups "$stage/cmdserver" --htpasswd "$stage/users" --fail-delay 0 \
-	    --log stderr 2>>"$BATS_TEST_TMPDIR/activate.log"
-	wait_grep "$BATS_TEST_TMPDIR/activate.log" "Listening on" 10
+	activate inetd setpriv --reuid=nobody --regid=nogroup --clear-groups "$stage/cmdserver" \
+	    --htpasswd "$stage/users" --fail-delay 0 --log stderr
 	run python3 - "$PORT" "$stage/cmdserver" <<'PY'
 import socket, subprocess, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)

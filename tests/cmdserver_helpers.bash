@@ -1,4 +1,9 @@
-# Helpers for cmdserver.bats and auth.bats. Load after helpers and proto_helpers.
+# Helpers for the cmdserver suites (cmdserver, auth, timing, abuse, deploy):
+# its prompts and replies (WELCOME, USAGE, DENIED), a login on a pipe (cmd,
+# login_with), the htpasswd oracle (verdict, oracle, check), PAM through
+# pam_wrapper (pam_env) and utmp fixtures. Load after helpers and
+# proto_helpers (deploy.bats, which loads no proto_helpers, takes only the
+# replies and pam_env).
 
 WELCOME='Welcome to inetkit cmdserver\nAvailable commands: motd date who quit\n'
 USAGE='Commands: motd date who quit\n'

@@ -70,17 +70,6 @@ teardown() {
 
 # --- helpers ---------------------------------------------------------------------
 
-# Polls until something listens on TCP port $1 of loopback (v4 or v6), up to
-# 10 s, without connecting: a probe connection would be a client (a failed
-# login, a refusal) to the program under test.
-wait_listen() {
-	local deadline=$((SECONDS + 10))
-	until [ -n "$(ss -Hltn "sport = :$1")" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "nothing listens on port $1" >&2; return 1; }
-		sleep 0.05
-	done
-}
-
 # The value of KEY= in unit file $1 (the last one, as systemd takes it).
 unit_value() {
 	sed -n "s/^$2=//p" "$1" | tail -n 1
@@ -133,19 +122,20 @@ unit() {
 # on fd 0 and 1 (--inetd -a), a -listen unit (Accept=no) the listening
 # socket (no -a). ENV (VAR=VALUE) is passed with -E. Sets PORT, SPID, CMD.
 serve() {
-	local u=$1 sock cmd e envs=() mode=()
+	local u=$1 sock cmd e envs=() mode
 	shift
 	for e in "$@"; do envs+=(-E "$e"); done
 	case $u in
 	*@.service)
 		sock=$(unit "${u%@.service}.socket")
-		mode=(--inetd -a) ;;
+		mode=inetd ;;
 	*-listen.service)
-		sock=$(unit "${u%.service}.socket") ;;
+		sock=$(unit "${u%.service}.socket")
+		mode=listen ;;
 	*) fail "no socket style for $u" ;;
 	esac
 	# The socket unit is the one that hands this service its connections.
-	if [ ${#mode[@]} -gt 0 ]; then
+	if [ "$mode" = inetd ]; then
 		run grep -x 'Accept=yes' "$sock"
 	else
 		run grep -x 'Accept=no' "$sock"
@@ -153,12 +143,7 @@ serve() {
 	assert_success
 	cmd=$(exec_start "$(unit "$u")") || fail "cannot run $u"
 	mapfile -t CMD <<<"$cmd"
-	PORT=$(free_port)
-	systemd-socket-activate "${mode[@]}" "${envs[@]}" -l "127.0.0.1:$PORT" "${CMD[@]}" \
-	    2>>"$BATS_TEST_TMPDIR/activate.log" &
-	SPID=$!
-	BG_PIDS="${BG_PIDS:-} $SPID"
-	wait_listen "$PORT"
+	activate "$mode" "${envs[@]}" "${CMD[@]}"
 }
 
 # say PORT FORMAT [SOCAT-OPTIONS]: sends printf FORMAT to 127.0.0.1:PORT and
@@ -170,20 +155,10 @@ say() {
 	printf -- "$2" | timeout 20 socat -t 5 -T 10 - "TCP:127.0.0.1:$1${3:+,$3}" >"$REPLY_FILE"
 }
 
-# The reply, byte for byte, as hex.
-reply_hex() {
-	od -An -tx1 -v "$REPLY_FILE" | tr -d ' \n'
-}
-
-hexf() {
-	# shellcheck disable=SC2059
-	printf -- "$1" | od -An -tx1 -v | tr -d ' \n'
-}
-
 # The reply is exactly printf FORMAT.
 assert_reply() {
 	local got want
-	got=$(reply_hex) want=$(hexf "$1")
+	got=$(hex "$REPLY_FILE") want=$(hexf "$1")
 	[ "$got" = "$want" ] || fail "reply $(od -An -c "$REPLY_FILE" | tr -s ' \n' ' ')
 expected $(printf -- "$1" | od -An -c | tr -s ' \n' ' ')"
 }
@@ -274,7 +249,7 @@ xinetd_installed() {
 		    "$XINETD_LOG" "$dir/xinetd.d" >"$dir/xinetd.conf"
 		bg timeout 60 xinetd -dontfork -filelog "$XINETD_OWN" -f "$dir/xinetd.conf" \
 		    -pidfile "$dir/xinetd.pid" 2>>"$dir/xinetd.stderr"
-		wait_grep "$XINETD_OWN" "Started working: " 30 || { cat "$XINETD_OWN" >&2; return 1; }
+		wait_log -F "$XINETD_OWN" "Started working: " 30 || { cat "$XINETD_OWN" >&2; return 1; }
 		grep -q 'bind failed (Address already in use' "$XINETD_OWN" || break
 		kill_bg
 	done
@@ -561,7 +536,7 @@ assert_guarded() {
 	assert_reply 'hello\n'
 	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
 	assert_reply ''
-	wait_grep "$BATS_TEST_TMPDIR/activate.log" "127.0.0.2" 10
+	wait_log -F "$ACTIVATE_LOG" "127.0.0.2" 10
 	say "$PORT" 'after\n' bind=127.0.0.1
 	assert_reply 'after\n'
 }
@@ -623,7 +598,7 @@ assert_guarded() {
 	xinetd_installed inetkit-echo
 	say "$PORT" 'Hello xinetd\n'
 	assert_reply 'Hello xinetd\n'
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo status=0" 10
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo status=0" 10
 	assert_served_as inetkit-echo echo 'held\n' 'held\n'
 }
 
@@ -631,7 +606,7 @@ assert_guarded() {
 	xinetd_installed inetkit-lcecho
 	say "$PORT" 'Hello XINETD\n'
 	assert_reply 'hello xinetd\n'
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 10
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-lcecho status=0" 10
 	assert_served_as inetkit-lcecho lcecho 'HELD\n' 'held\n'
 }
 
@@ -648,7 +623,7 @@ assert_guarded() {
 	xinetd_installed inetkit-cmdserver
 	say "$PORT" 'dougm\nfoobar\ndate\nquit\n'
 	assert_cmdserver_session
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-cmdserver status=0" 10
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-cmdserver status=0" 10
 	# The process that reads the password being typed runs as inetkit-cmdserver.
 	assert_served_as inetkit-cmdserver cmdserver 'dougm\n' 'Password: '
 }
@@ -657,10 +632,10 @@ assert_guarded() {
 	xinetd_installed inetkit-echo-guarded
 	say "$PORT" 'hello\n' bind=127.0.0.3
 	assert_reply 'hello\n'
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=0" 10
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=0" 10
 	say "$PORT" 'hello\n' bind=127.0.0.2 2>/dev/null || true
 	assert_reply ''
-	wait_grep "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
 	# blockip has exec'd echo, which serves the session as the entry's user.
 	assert_served_as inetkit-echo-guarded echo 'held\n' 'held\n'
 }
@@ -680,7 +655,7 @@ assert_guarded() {
 		[ "${BASH_REMATCH[2]}" -ge 5 ] || fail "$e: only ${BASH_REMATCH[2]} replies before the end: not served"
 		le 1.5 "$secs" && le "$secs" 4 || fail "$e: session ended after $secs s, not at its 2 s bound"
 		# An ordinary end for the service: exit 0, after about 2 s.
-		wait_grep "$XINETD_LOG" "EXIT: $e status=0" 10
+		wait_log -F "$XINETD_LOG" "EXIT: $e status=0" 10
 		run grep -E "EXIT: $e status=0 .*duration=[23]\\(sec\\)" "$XINETD_LOG"
 		assert_success
 		kill_bg
@@ -909,7 +884,7 @@ groupadd --system inetkit-lcecho"
 	say "$PORT" 'Hello tcpserver\n'
 	assert_reply 'Hello tcpserver\n'
 	# tcpserver -v: the program ended with status 0.
-	wait_grep "$BATS_TEST_TMPDIR/tcpserver.log" " status 0" 10
+	wait_log -F "$BATS_TEST_TMPDIR/tcpserver.log" " status 0" 10
 	run grep -c ' status ' "$BATS_TEST_TMPDIR/tcpserver.log"
 	assert_output 1
 }
@@ -1080,12 +1055,7 @@ EOF
 	[ "$max" -lt 100 ] || fail "the flood (100 at a time) must exceed MaxConnections=$max"
 	cmd=$(exec_start "$(unit inetkit-echo-listen.service)") || fail "cannot run inetkit-echo-listen.service"
 	mapfile -t CMD <<<"$cmd"
-	PORT=$(free_port)
-	systemd-socket-activate -l "127.0.0.1:$PORT" "${CMD[@]}" --max-connections "$max" \
-	    2>>"$BATS_TEST_TMPDIR/activate.log" &
-	SPID=$!
-	BG_PIDS="${BG_PIDS:-} $SPID"
-	wait_listen "$PORT"
+	activate listen "${CMD[@]}" --max-connections "$max"
 	# Sample the listener's children every 5 ms while the flood runs.
 	: >"$BATS_TEST_TMPDIR/samples"
 	(
@@ -1111,9 +1081,6 @@ EOF
 	alive "$SPID" "the accept loop"
 	say "$PORT" 'after the flood\n'
 	assert_reply 'after the flood\n'
-	local deadline=$((SECONDS + 10))
-	while [ "$(wc -w <"/proc/$SPID/task/$SPID/children")" -gt 0 ]; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "children left: $(cat "/proc/$SPID/task/$SPID/children")"
-		sleep 0.05
-	done
+	wait_until 10 "children left" eval '[ "$(wc -w <"/proc/$SPID/task/$SPID/children")" -eq 0 ]' ||
+		fail "children left: $(cat "/proc/$SPID/task/$SPID/children")"
 }

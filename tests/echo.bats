@@ -33,7 +33,7 @@ exit 0"
 }
 
 @test "echo echoes a partial line at once over a socket, before the rest arrives" {
-	activate_inetd "$BIN/echo"
+	activate inetd "$BIN/echo"
 	run dialog -c 127.0.0.1 "$PORT" send:abc recv:3 send:'de' recv:2 send:'f\r\n' recv:3 \
 	    send:'\r\n' eof
 	assert_success
@@ -115,7 +115,7 @@ exit 0"
 }
 
 @test "echo ends the session at a blank line split across reads over a socket" {
-	activate_inetd "$BIN/echo"
+	activate inetd "$BIN/echo"
 	run dialog -c 127.0.0.1 "$PORT" send:'abc\n\r' recv:4 quiet:0.3 send:'\r' quiet:0.3 \
 	    send:'\n' eof
 	assert_success
@@ -128,7 +128,7 @@ eof"
 }
 
 @test "echo over a socket closes with a FIN, not a RST, when input follows the blank line" {
-	activate_inetd "$BIN/echo"
+	activate inetd "$BIN/echo"
 	run dialog -c 127.0.0.1 "$PORT" send:"abc\\n\\r\\n$(printf 'z%.0s' {1..4000})" recv:4 eof
 	assert_success
 	assert_output "recv b'abc\\n'
@@ -205,7 +205,7 @@ exit 0"
 
 @test "echo round-trips a 1 MiB line over a socket" {
 	head -c 1048576 /dev/urandom | tr '\n\r' 'xy' >"$BATS_TEST_TMPDIR/in"
-	activate_inetd "$BIN/echo"
+	activate inetd "$BIN/echo"
 	talk "$PORT" <"$BATS_TEST_TMPDIR/in" >"$OUT"
 	cmp "$BATS_TEST_TMPDIR/in" "$OUT"
 	run child_status
@@ -290,7 +290,7 @@ exit 0"
 }
 
 @test "echo closes an idle socket session after --idle-timeout 1 and logs idle timeout" {
-	activate_inetd "$BIN/echo" --idle-timeout 1
+	activate inetd "$BIN/echo" --idle-timeout 1
 	run dialog -c 127.0.0.1 "$PORT" send:abc recv:3 eof:0.7:3
 	assert_success
 	assert_output "recv b'abc'
@@ -320,7 +320,7 @@ eof"
 }
 
 @test "echo ends a chatty socket session after --session-timeout 1" {
-	activate_inetd "$BIN/echo" --session-timeout 1
+	activate inetd "$BIN/echo" --session-timeout 1
 	run dialog -c 127.0.0.1 "$PORT" send:'a\n' recv:2 send:'b\n' recv:2 eof:0.3:3
 	assert_success
 	assert_output "recv b'a\\n'
@@ -333,7 +333,7 @@ eof"
 }
 
 @test "echo exits 0 with nothing alarming logged when the client resets mid-echo" {
-	activate_inetd "$BIN/echo" --log-level 3
+	activate inetd "$BIN/echo" --log-level 3
 	run dialog -c 127.0.0.1 "$PORT" send:'start\n' recv:6 flood rst
 	assert_success
 	assert_output "recv b'start\\n'

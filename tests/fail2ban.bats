@@ -75,16 +75,14 @@ teardown() {
 }
 
 # Serves "$@" under systemd-socket-activate, one process per connection, on
-# 127.0.0.1 and (with IPv6 loopback) [::1], the same free port; sets PORT.
-# The activator runs under the command in the array WRAP, if any. No probe
-# connection: it would log an abandoned login of its own.
-WRAP=()
+# 127.0.0.1 and (with IPv6 loopback) [::1], the same free port, its log in
+# $LOG; sets PORT. The activator runs under the command in the array
+# ACTIVATE_WRAP, if any. activate makes no probe connection, which would log
+# an abandoned login of its own.
 serve() {
-	PORT=$(free_port)
-	local l=(-l "127.0.0.1:$PORT")
-	[ -z "$HAVE6" ] || l+=(-l "[::1]:$PORT")
-	bg "${WRAP[@]}" systemd-socket-activate --inetd -a "${l[@]}" "$@" 2>>"$LOG"
-	wait_log "$LOG" "Listening on 127\.0\.0\.1:$PORT "
+	local hosts=(--host 127.0.0.1)
+	[ -z "$HAVE6" ] || hosts+=(--host ::1)
+	ACTIVATE_LOG=$LOG activate inetd "${hosts[@]}" "$@"
 }
 
 # say SRC [LINE...]: one session from source address SRC to $PORT, each LINE
@@ -166,17 +164,7 @@ expect_play() {
 
 # Polls until FILE holds N connection records (" peer="), up to 15 seconds.
 wait_records() {
-	local f=$1 n=$2 deadline=$((SECONDS + 15)) got
-	while :; do
-		got=$(grep -c ' peer=' "$f" 2>/dev/null || true)
-		[ "${got:-0}" -lt "$n" ] || return 0
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			echo "$f: ${got:-0} records, expected $n:" >&2
-			cat "$f" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
+	wait_count "$1" ' peer=' "$2" 15
 }
 
 # f2b [OPTION...] LOG [FILTER-PARAMS]: the addresses fail2ban-regex finds in
@@ -352,7 +340,7 @@ with_rsyslog() {
 	command -v rsyslogd >/dev/null || skip "rsyslogd (Debian package rsyslog) is not installed"
 	local d=$BATS_TEST_TMPDIR/rsyslog f
 	mkdir -p "$d"
-	WRAP=(with_rsyslog "$d")
+	ACTIVATE_WRAP=(with_rsyslog "$d")
 	serve "$BIN/cmdserver" --htpasswd "$FIX/users" --fail-delay 0 --log syslog --log-level 3
 	# rsyslogd's pid, for teardown.
 	cp "$d/rsyslogd.pid" "$BATS_TEST_TMPDIR/rsyslogd.pid"
@@ -380,6 +368,14 @@ with_rsyslog() {
 	done
 }
 
+# True once the journal of the namespace of process $1 holds $SESSIONS
+# records of cmdserver's and the line other-prog logged.
+journal_has_all() {
+	[ "$(nsenter -t "$1" -m journalctl -q --no-pager SYSLOG_IDENTIFIER=inetkit-cmdserver |
+	    grep -c ' peer=')" -ge "$SESSIONS" ] &&
+	    nsenter -t "$1" -m journalctl -q --no-pager SYSLOG_IDENTIFIER=other-prog | grep -q 10.9.9.9
+}
+
 @test "fail2ban: the journal, read by fail2ban's systemd backend through the filter's journalmatch" {
 	[ -x /lib/systemd/systemd-journald ] || skip "systemd-journald is not installed"
 	/usr/bin/python3 -c 'import systemd.journal' 2>/dev/null ||
@@ -402,24 +398,16 @@ with_rsyslog() {
 	pid=${BG_PIDS##* }
 	wait_file "$d/journald.pid"
 	cp "$d/journald.pid" "$BATS_TEST_TMPDIR/journald.pid"
-	local deadline=$((SECONDS + 10))
-	until [ -S "$d/run/systemd/journal/socket" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "journald made no socket: $(cat "$d/journald.log")"
-		sleep 0.05
-	done
+	wait_until 10 "journald made no socket" test -S "$d/run/systemd/journal/socket" ||
+		fail "journald made no socket: $(cat "$d/journald.log")"
 	serve nsenter -t "$pid" -m "$BIN/cmdserver" --htpasswd "$FIX/users" --fail-delay 0 \
 	    --log journal --log-level 3
 	play
 	# Another program's entry saying what cmdserver says: not counted.
 	nsenter -t "$pid" -m systemd-cat -t other-prog \
 	    echo 'login failed for user x from 10.9.9.9:1: wrong password'
-	deadline=$((SECONDS + 15))
-	until [ "$(nsenter -t "$pid" -m journalctl -q --no-pager SYSLOG_IDENTIFIER=inetkit-cmdserver |
-	    grep -c ' peer=')" -ge "$SESSIONS" ] &&
-	    nsenter -t "$pid" -m journalctl -q --no-pager SYSLOG_IDENTIFIER=other-prog | grep -q 10.9.9.9; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "the journal has: $(nsenter -t "$pid" -m journalctl -q --no-pager)"
-		sleep 0.2
-	done
+	wait_until 15 "the journal lacks records" journal_has_all "$pid" ||
+		fail "the journal has: $(nsenter -t "$pid" -m journalctl -q --no-pager)"
 	# Nothing fell back to stderr: every line went to the journal.
 	run grep -c 'inetkit-cmdserver\[' "$LOG"
 	assert_output 0
@@ -460,6 +448,15 @@ with_rsyslog() {
 	assert_line "['set', 'inetkit-cmdserver-log', 'datepattern', '{NONE}']"
 	assert_line --regexp "^\['multi-set', 'inetkit-cmdserver-log', 'addfailregex', \[.*'\^login abandoned by .*\(\?:eof\|reset\)\\$'\]\]$"
 	assert_line --partial "['port', '8085']"
+}
+
+# jail_done CONF JAIL N: the fail2ban-server of CONF has read N failures in
+# JAIL and banned someone.
+jail_done() {
+	local out
+	out=$(fail2ban-client -c "$1" status "$2") &&
+	    grep -q "Total failed:[[:space:]]*$3\$" <<<"$out" &&
+	    grep -q "Total banned:[[:space:]]*[1-9]" <<<"$out"
 }
 
 @test "fail2ban: a real fail2ban-server with the example jail bans 127.0.0.1 (9 failures), not the others" {
@@ -509,11 +506,9 @@ with_rsyslog() {
 	F2B_CONF=$c
 	fail2ban-server -c "$c" -xf start >"$c/server.out" 2>&1 &
 	echo $! >"$BATS_TEST_TMPDIR/fail2ban-server.pid"
-	local deadline=$((SECONDS + 20))
-	until fail2ban-client -c "$c" status inetkit-cmdserver-stderr >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "fail2ban-server did not start: $(cat "$c/fail2ban.log")"
-		sleep 0.2
-	done
+	wait_until 20 "fail2ban-server did not start" eval \
+	    'fail2ban-client -c "$c" status inetkit-cmdserver-stderr >/dev/null' ||
+		fail "fail2ban-server did not start: $(cat "$c/fail2ban.log")"
 	# One cmdserver on the file sink, one on stderr (into the activator's log,
 	# as it is), the same sessions.
 	serve "$BIN/cmdserver" --htpasswd "$FIX/users" --fail-delay 0 --log "$flog"
@@ -524,16 +519,10 @@ with_rsyslog() {
 	play
 	total=$([ -n "$HAVE6" ] && echo 15 || echo 12)
 	for jail in inetkit-cmdserver-log inetkit-cmdserver-stderr; do
-		deadline=$((SECONDS + 20))
 		# Every failure read, and the ban carried out (by fail2ban's actions
 		# thread, a moment after the failure that reached maxretry).
-		until out=$(fail2ban-client -c "$c" status "$jail") &&
-		    grep -q "Total failed:[[:space:]]*$total\$" <<<"$out" &&
-		    grep -q "Total banned:[[:space:]]*[1-9]" <<<"$out"; do
-			[ "$SECONDS" -lt "$deadline" ] ||
-				fail "$jail: $(fail2ban-client -c "$c" status "$jail") $(cat "$c/fail2ban.log")"
-			sleep 0.2
-		done
+		wait_until 20 "$jail: not every failure read and banned" jail_done "$c" "$jail" "$total" ||
+			fail "$jail: $(fail2ban-client -c "$c" status "$jail") $(cat "$c/fail2ban.log")"
 		out=$(fail2ban-client -c "$c" status "$jail")
 		grep -q "Banned IP list:[[:space:]]*127\.0\.0\.1\$" <<<"$out" || fail "$jail: $out"
 		grep -q "Total banned:[[:space:]]*1\$" <<<"$out" || fail "$jail: $out"

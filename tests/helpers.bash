@@ -1,4 +1,18 @@
-# Shared helpers for the bats suites. Load with: load helpers
+# Generic helpers, loaded first by every suite (load helpers). This file holds
+# what is not about one protocol or one kind of deployment:
+#   - paths (TOP, BUILD, BIN), free ports, IPv6 loopback;
+#   - waiting: wait_until, the one polling loop, and its named callers
+#     (wait_file, wait_log, wait_count, wait_listen);
+#   - background processes (bg, kill_bg);
+#   - starting servers without a probe connection: activate (the one
+#     launcher of systemd-socket-activate, in each of its modes), listen_on
+#     (a program's own accept loop); wait_listen for any other server;
+#   - the activator's log: child_pid, child_status, child_log, wait_exits;
+#   - bytes: hex, hexf; a plain TCP client: talk.
+# The domain helpers load after it, each saying what it holds:
+# proto_helpers.bash (programs on pipes: feed, assert_out, dialog),
+# cmdserver_helpers.bash (logins), activation_helpers.bash (installed trees,
+# units, xinetd), serve.bash (loopback clients with a chosen source, HAProxy).
 bats_load_library bats-support 2>/dev/null || load /usr/lib/bats/bats-support/load
 bats_load_library bats-assert 2>/dev/null || load /usr/lib/bats/bats-assert/load
 
@@ -30,23 +44,91 @@ sys.exit(1)
 EOF
 }
 
-# Polls until host:port accepts connections, up to $2 seconds (default 10).
-wait_port() {
-	local port=$1 deadline=$((SECONDS + ${2:-10}))
-	while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "port $port never opened" >&2; return 1; }
+has_ipv6_loopback() {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null
+}
+
+# --- waiting ---------------------------------------------------------------------
+
+# wait_until SECS MESSAGE COMMAND [ARG...]: runs COMMAND every 0.05 s until it
+# succeeds, for at most SECS seconds (decimals allowed); then prints MESSAGE
+# on stderr and fails. COMMAND's stderr is dropped (a condition polled before
+# its file exists complains), its stdout is not. COMMAND is a command, not a
+# pipeline: for a compound condition pass a function, `not COMMAND...`, or
+# `eval '...'` (single-quoted, so that it is expanded at each poll).
+wait_until() {
+	local _wu_s=${1%.*} _wu_f='' _wu_msg=$2 _wu_end
+	[[ $1 != *.* ]] || _wu_f=${1#*.}
+	_wu_f=${_wu_f}000000
+	_wu_end=$(( ${EPOCHREALTIME//[!0-9]/} + 10#${_wu_s:-0} * 1000000 + 10#${_wu_f:0:6} ))
+	shift 2
+	until "$@" 2>/dev/null; do
+		if [ "${EPOCHREALTIME//[!0-9]/}" -ge "$_wu_end" ]; then
+			echo "$_wu_msg" >&2
+			return 1
+		fi
 		sleep 0.05
 	done
 }
 
-# Polls until the file exists and is non-empty, up to $2 seconds.
-wait_file() {
-	local f=$1 deadline=$((SECONDS + ${2:-10}))
-	while [ ! -s "$f" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "$f never appeared" >&2; return 1; }
-		sleep 0.05
-	done
+# not COMMAND [ARG...]: true when COMMAND fails (a condition for wait_until).
+not() {
+	! "$@"
 }
+
+# wait_file FILE [SECS]: until FILE exists and is not empty (10 s).
+wait_file() {
+	wait_until "${2:-10}" "$1 never appeared" test -s "$1"
+}
+
+# wait_log [-F] FILE PATTERN [SECS]: until FILE has a line matching the
+# extended regular expression PATTERN (with -F, holding the fixed string
+# PATTERN), up to SECS seconds (10); prints FILE on failure.
+wait_log() {
+	local how=-E
+	if [ "$1" = -F ]; then
+		how=-F
+		shift
+	fi
+	wait_until "${3:-10}" "no line matching '$2' in $1:" grep -qa "$how" -- "$2" "$1" ||
+		{ cat "$1" >&2; return 1; }
+}
+
+# wait_count FILE PATTERN N [SECS]: until FILE has N lines matching the basic
+# regular expression PATTERN (grep -c), up to SECS seconds (10); prints FILE
+# on failure.
+wait_count() {
+	local f=$1 pat=$2 n=$3
+	# shellcheck disable=SC2016
+	wait_until "${4:-10}" "never $n x '$pat' in $f:" eval '[ "$(grep -c -- "$pat" "$f")" -ge "$n" ]' ||
+		{ cat "$f" >&2; return 1; }
+}
+
+# The number of TCP sockets listening on port $1 (any address), only those of
+# process $2 when given.
+listeners() {
+	if [ -n "${2:-}" ]; then
+		ss -Hltnp "sport = :$1" | grep -c "pid=$2,"
+	else
+		ss -Hltn "sport = :$1" | wc -l
+	fi
+}
+
+# wait_listen PORT [PID [N]]: until N sockets (1) listen on TCP PORT, those of
+# process PID when given (and then fails at once if PID exits first), up to
+# 10 s. It never connects: a probe connection would be a client of the
+# program under test (a child of its own, a log record, a failed login).
+wait_listen() {
+	local port=$1 pid=${2:-} n=${3:-1}
+	# shellcheck disable=SC2016
+	wait_until 10 "nothing listens on port $port${pid:+ (process $pid)}" \
+	    eval '[ "$(listeners "$port" "$pid")" -ge "$n" ] || { [ -n "$pid" ] && not kill -0 "$pid"; }' ||
+		return 1
+	[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null ||
+		{ echo "process $pid exited before listening on port $port" >&2; return 1; }
+}
+
+# --- background processes -----------------------------------------------------------
 
 # Runs a command in the background and remembers it for teardown.
 bg() {
@@ -65,12 +147,124 @@ kill_bg() {
 	BG_PIDS=
 }
 
-# Serves "$@" on a free loopback port through systemd-socket-activate
-# (inetd fd passing, one process per connection); sets PORT.
-activate_inetd() {
+# --- starting servers ------------------------------------------------------------
+
+# activate MODE [--host HOST]... [-E VAR=VALUE]... PROG [ARG...]: serves PROG
+# through systemd-socket-activate on a free port, as a systemd socket would:
+#   inetd    Accept=yes with StandardInput=socket (--inetd -a): one process a
+#            connection, the connection on fd 0 and 1
+#   fds      Accept=yes (-a): one process a connection, the connection on
+#            fd 3 with LISTEN_PID/LISTEN_FDS=1
+#   listen   Accept=no: PROG gets the listening socket(s) on fd 3 and up, and
+#            is started at the first connection
+# on each HOST (127.0.0.1 by default; "::1", "::ffff:127.0.0.1"), the same
+# port; -E passes VAR=VALUE to PROG. The activator's log and PROG's stderr
+# go to $ACTIVATE_LOG; the activator runs under the command in the array
+# ACTIVATE_WRAP, if any (one that execs it). Sets PORT and SPID (the
+# activator). Returns once the activator listens on every HOST, seen in
+# ss(8): no probe connection, so connection 1 is the test's own first client.
+ACTIVATE_LOG=$BATS_TEST_TMPDIR/activate.log
+ACTIVATE_WRAP=()
+activate() {
+	local mode=() hosts=() opts=() listen=() h
+	case $1 in
+	inetd) mode=(--inetd -a) ;;
+	fds) mode=(-a) ;;
+	listen) ;;
+	*) echo "activate: mode $1 is not inetd, fds or listen" >&2; return 1 ;;
+	esac
+	shift
+	while :; do
+		case $1 in
+		--host) hosts+=("$2"); shift 2 ;;
+		-E) opts+=(-E "$2"); shift 2 ;;
+		*) break ;;
+		esac
+	done
+	[ ${#hosts[@]} -gt 0 ] || hosts=(127.0.0.1)
+	case ${hosts[0]} in
+	::ffff:* | *.*) PORT=$(free_port) ;;
+	*) PORT=$(free_port 6) ;;
+	esac || { echo "no free port" >&2; return 1; }
+	for h in "${hosts[@]}"; do
+		case $h in
+		*:*) listen+=(-l "[$h]:$PORT") ;;
+		*) listen+=(-l "$h:$PORT") ;;
+		esac
+	done
+	bg "${ACTIVATE_WRAP[@]}" systemd-socket-activate "${mode[@]}" "${opts[@]}" "${listen[@]}" "$@" \
+	    2>>"$ACTIVATE_LOG"
+	SPID=${BG_PIDS##* }
+	wait_listen "$PORT" "$SPID" "${#hosts[@]}" || { cat "$ACTIVATE_LOG" >&2; return 1; }
+}
+
+# listen_on PROG [ARG...]: runs PROG ARGS --listen 127.0.0.1:PORT (a free
+# port) --log "$LOG" --log-level 3, its own accept loop, in the background;
+# sets PORT and SPID; returns once it listens (no probe connection).
+listen_on() {
 	PORT=$(free_port)
-	bg systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" "$@" 2>>"$BATS_TEST_TMPDIR/activate.log"
-	wait_port "$PORT"
+	bg "$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3
+	SPID=${BG_PIDS##* }
+	wait_listen "$PORT" "$SPID"
+}
+
+# --- the activator's log ------------------------------------------------------------
+
+# Connection N (1, the default, is the first client: activate makes no probe)
+# is "Spawned ... as PID P" in $ACTIVATE_LOG, in the order the activator
+# accepted them; it ends as "Child P died with code C" (for a death by
+# signal, C is the signal's number). Each polls up to 10 s.
+
+# The PID of connection $1, if it has been spawned yet.
+spawned_pid() {
+	sed -n 's/^Spawned .* as PID \([0-9]*\)\.*$/\1/p' "$ACTIVATE_LOG" | sed -n "${1}p"
+}
+
+# child_pid [N]: the PID of connection N, once spawned.
+child_pid() {
+	local n=${1:-1}
+	# shellcheck disable=SC2016
+	wait_until 10 "no connection $n in $ACTIVATE_LOG" eval '[ -n "$(spawned_pid "$n")" ]' ||
+		return 1
+	spawned_pid "$n"
+}
+
+# child_status [N]: the exit status of connection N's process, once it has exited.
+child_status() {
+	local pid
+	pid=$(child_pid "$@") || return 1
+	wait_until 10 "child $pid never died" grep -q "^Child $pid died with code " "$ACTIVATE_LOG" ||
+		return 1
+	sed -n "s/^Child $pid died with code \([0-9]*\).*/\1/p" "$ACTIVATE_LOG"
+}
+
+# child_log [N]: what connection N's process logged on stderr, once it has
+# exited, without the "inetkit-PROG[PID]: " prefix.
+child_log() {
+	local pid
+	child_status "$@" >/dev/null || return 1
+	pid=$(child_pid "$@")
+	sed -n "s/^inetkit-[a-z0-9]*\[$pid\]: //p" "$ACTIVATE_LOG"
+}
+
+# wait_exits N: until N of the activator's children have exited, whichever
+# they are and however they ended.
+wait_exits() {
+	wait_count "$ACTIVATE_LOG" '^Child [0-9]* died with code ' "$1"
+}
+
+# --- bytes, and a client -------------------------------------------------------------
+
+# hex [FILE]: the bytes of FILE (or of stdin) as hex, one line, no spaces.
+# shellcheck disable=SC2120
+hex() {
+	od -An -tx1 -v "$@" | tr -d ' \n'
+}
+
+# hexf FORMAT: the bytes of printf FORMAT as hex.
+hexf() {
+	# shellcheck disable=SC2059,SC2119
+	printf -- "$1" | hex
 }
 
 # Sends stdin to 127.0.0.1:$1 and prints the reply; extra socat address options in $2.

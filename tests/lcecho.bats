@@ -94,7 +94,7 @@ exit 0"
 }
 
 @test "lcecho ends the session at a blank line over a socket and discards what follows" {
-	activate_inetd "$BIN/lcecho"
+	activate inetd "$BIN/lcecho"
 	run dialog -c 127.0.0.1 "$PORT" send:'HeLLo\r\n' recv:7 send:'\r\nMORE\n' recv:2 eof
 	assert_success
 	assert_output "recv b'hello\\r\\n'
@@ -125,7 +125,7 @@ eof"
 }
 
 @test "lcecho echoes the tail when the client half-closes a socket" {
-	activate_inetd "$BIN/lcecho"
+	activate inetd "$BIN/lcecho"
 	run dialog -c 127.0.0.1 "$PORT" send:'A\nTAIL' recv:2 shut recv:4 eof
 	assert_success
 	assert_output "recv b'a\\n'
@@ -212,7 +212,7 @@ eof"
 @test "lcecho round-trips a 1 MiB line without LF over a socket" {
 	head -c 1048576 /dev/urandom | tr '\n' 'x' >"$BATS_TEST_TMPDIR/in"
 	expect_lowered
-	activate_inetd "$BIN/lcecho"
+	activate inetd "$BIN/lcecho"
 	talk "$PORT" <"$BATS_TEST_TMPDIR/in" >"$OUT"
 	cmp "$BATS_TEST_TMPDIR/want" "$OUT"
 	run child_status

@@ -26,29 +26,11 @@ teardown() {
 	kill_bg
 }
 
-# Polls until `grep -c PATTERN LOG` reaches N, up to $3 seconds (default 10).
-wait_count() {
-	local pattern=$1 n=$2 deadline=$((SECONDS + ${3:-10}))
-	while [ "$(grep -c -- "$pattern" "$LOG" 2>/dev/null || true)" -lt "$n" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "never $n x '$pattern' in log:"; cat "$LOG"; return 1; }
-		sleep 0.05
-	done
-}
-
-# Runs "$@" --listen on a free loopback port, logging to $LOG; sets PORT.
-listen_on() {
-	PORT=$(free_port)
-	bg "$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3
-	wait_log "$LOG" "accepting on 1 socket"
-}
-
 # Runs "$@" under systemd-socket-activate --inetd (Accept=yes: one process a
-# connection), logging to $LOG; sets PORT.
+# connection), logging to $LOG; sets PORT. (listen_on, in helpers.bash, runs
+# the accept loop the same way.)
 inetd_on() {
-	PORT=$(free_port)
-	bg systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" "$@" --log "$LOG" \
-	    --log-level 3 2>>"$BATS_TEST_TMPDIR/activate.log"
-	wait_log "$BATS_TEST_TMPDIR/activate.log" "Listening on .*:$PORT"
+	activate inetd "$@" --log "$LOG" --log-level 3
 }
 
 # Holds a connection from SRC to port $2 open for up to 30 s, sending nothing.
@@ -74,7 +56,7 @@ echo_from() {
 	# A second connection from the client already served is refused, and logged as its own.
 	run echo_from 127.0.0.2 "$HPORT"
 	assert_output ""
-	wait_count 'refused peer=127\.0\.0\.2:[0-9]* .*rule="max-per-source"' 1
+	wait_count "$LOG" 'refused peer=127\.0\.0\.2:[0-9]* .*rule="max-per-source"' 1
 	run grep -c 'refused peer=127\.0\.0\.3' "$LOG"
 	assert_output 0
 }
@@ -85,12 +67,12 @@ echo_from() {
 	haproxy_front send-proxy-v2
 	run echo_from 127.0.0.2 "$HPORT"
 	assert_output ""
-	wait_count "penalized 127\.0\.0\.2 for 30s" 1
+	wait_count "$LOG" "penalized 127\.0\.0\.2 for 30s" 1
 	run echo_from 127.0.0.3 "$HPORT"
 	assert_output ping
 	run echo_from 127.0.0.2 "$HPORT"
 	assert_output ""
-	wait_count 'refused peer=127\.0\.0\.2:[0-9]* .*rule="penalized (' 1
+	wait_count "$LOG" 'refused peer=127\.0\.0\.2:[0-9]* .*rule="penalized (' 1
 	run grep -c "penalized 127\.0\.0\.1" "$LOG"
 	assert_output 0
 }
@@ -100,9 +82,9 @@ echo_from() {
 	    --penalty 30
 	# No header in time: refused, exit 1, which would penalize any other source.
 	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" @hold
-	wait_count 'rule="proxy: no complete header in time' 1
+	wait_count "$LOG" 'rule="proxy: no complete header in time' 1
 	printf 'GARBAGE\r\n' | socat -t 2 - TCP:127.0.0.1:"$PORT" >/dev/null 2>&1 || true
-	wait_count 'rule="proxy: malformed header' 1
+	wait_count "$LOG" 'rule="proxy: malformed header' 1
 	# The proxy still gets through with a good header.
 	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" '@v2=192.0.2.9,127.0.0.1,5555,80' 'ok\n'
 	assert_output ok
@@ -130,8 +112,8 @@ echo_from() {
 	# its other 47 connections end before any prompt.
 	[ "$(grep -c '^denied$' <<<"$output")" -eq 3 ]
 	[ "$(grep -c '^refused$' <<<"$output")" -eq 47 ]
-	wait_count "penalized 127\.0\.0\.1 for 60s after 3 refusals" 1
-	wait_count 'refused peer=127\.0\.0\.1:[0-9]* .*rule="penalized (' 47
+	wait_count "$LOG" "penalized 127\.0\.0\.1 for 60s after 3 refusals" 1
+	wait_count "$LOG" 'refused peer=127\.0\.0\.1:[0-9]* .*rule="penalized (' 47
 	run python3 "$CLIENT" login "$PORT" 127.0.0.2 alice secret
 	assert_output welcome
 	# Every instance shared one table in --state-dir, owned by this user, mode 0600.
@@ -143,7 +125,7 @@ echo_from() {
 burst_penalized_once() {
 	run python3 "$CLIENT" burst "$PORT" "$1" alice wrong 8
 	[ "$(grep -c '^denied$' <<<"$output")" -eq 8 ]
-	wait_count "penalized ${1//./\\.} for 2s after 1 refusal" 1
+	wait_count "$LOG" "penalized ${1//./\\.} for 2s after 1 refusal" 1
 	sleep 0.5
 	run grep -c "penalized ${1//./\\.} for" "$LOG"
 	assert_output 1
@@ -164,16 +146,16 @@ burst_penalized_once() {
 	inetd_on "$BIN/echo" --cidr-deny 127.0.0.2/32 --cidr-allow 0.0.0.0/0 --state-dir "$STATE" \
 	    --penalty 1 --penalty-max 2
 	echo_from 127.0.0.2 "$PORT"
-	wait_count "penalized 127\.0\.0\.2 for 1s after 1 refusal" 1
+	wait_count "$LOG" "penalized 127\.0\.0\.2 for 1s after 1 refusal" 1
 	sleep 1.2
 	echo_from 127.0.0.2 "$PORT"
-	wait_count "penalized 127\.0\.0\.2 for 2s after 2 refusals" 1
+	wait_count "$LOG" "penalized 127\.0\.0\.2 for 2s after 2 refusals" 1
 	# Refused by the penalty itself: that raises nothing.
 	echo_from 127.0.0.2 "$PORT"
-	wait_count 'rule="penalized (' 1
+	wait_count "$LOG" 'rule="penalized (' 1
 	sleep 2.2
 	echo_from 127.0.0.2 "$PORT"
-	wait_count "penalized 127\.0\.0\.2 for 2s after 3 refusals" 1
+	wait_count "$LOG" "penalized 127\.0\.0\.2 for 2s after 3 refusals" 1
 	run grep -c "penalized 127\.0\.0\.2 for" "$LOG"
 	assert_output 3
 }
@@ -184,13 +166,13 @@ burst_penalized_once() {
 	for i in 1 2 3 4; do echo_from 127.0.0.2 "$PORT" >>"$OUT"; done
 	run grep -c ping "$OUT"
 	assert_output 3
-	wait_count 'refused peer=127\.0\.0\.2:[0-9]* .*rule="max-rate 3/60s"' 1
+	wait_count "$LOG" 'refused peer=127\.0\.0\.2:[0-9]* .*rule="max-rate 3/60s"' 1
 	# Its /24 has used 3 of 5; two more from a neighbour, then the netblock is full.
 	: >"$OUT"
 	for i in 1 2 3; do echo_from 127.0.0.3 "$PORT" >>"$OUT"; done
 	run grep -c ping "$OUT"
 	assert_output 2
-	wait_count 'rule="max-netblock-rate 5/60s for 127\.0\.0\.0/24"' 1
+	wait_count "$LOG" 'rule="max-netblock-rate 5/60s for 127\.0\.0\.0/24"' 1
 	# Another /24 is untouched.
 	run echo_from 127.0.1.2 "$PORT"
 	assert_output ping
@@ -218,18 +200,18 @@ burst_penalized_once() {
 	chmod 666 "$STATE/inetkit-echo.sources"
 	run echo_from 127.0.0.4 "$PORT"
 	assert_output ""
-	wait_count "table of sources: .*writable by no one else; refusing the connection" 1
+	wait_count "$LOG" "table of sources: .*writable by no one else; refusing the connection" 1
 	rm "$STATE/inetkit-echo.sources"
 	ln -s /etc/passwd "$STATE/inetkit-echo.sources"
 	run echo_from 127.0.0.4 "$PORT"
 	assert_output ""
-	wait_count "table of sources: unable to open .*: Too many levels of symbolic links" 1
+	wait_count "$LOG" "table of sources: unable to open .*: Too many levels of symbolic links" 1
 	# So is a directory another user may write.
 	rm "$STATE/inetkit-echo.sources"
 	chmod 777 "$STATE"
 	run echo_from 127.0.0.4 "$PORT"
 	assert_output ""
-	wait_count "table of sources: $STATE is owned by uid [0-9]* with mode 0777" 1
+	wait_count "$LOG" "table of sources: $STATE is owned by uid [0-9]* with mode 0777" 1
 	chmod 700 "$STATE"
 	run echo_from 127.0.0.4 "$PORT"
 	assert_output ping
@@ -254,14 +236,14 @@ b.sendall(b"secret\n"); print("b", b.recv(100))
 PY
 	assert_line "a b'Access Denied\\n'"
 	assert_line "b b'Access Denied\\n'"
-	wait_count "login failed for user alice from 127\.0\.0\.1:[0-9]*: source penalized during the login" 1
+	wait_count "$LOG" "login failed for user alice from 127\.0\.0\.1:[0-9]*: source penalized during the login" 1
 }
 
 @test "a refusal that is the service's fault (a broken block list) raises no penalty" {
 	inetd_on "$BIN/echo" --block-list "$BATS_TEST_TMPDIR/missing" --state-dir "$STATE"
 	echo_from 127.0.0.2 "$PORT"
 	echo_from 127.0.0.2 "$PORT"
-	wait_count 'rule="block list .*missing unusable' 2
+	wait_count "$LOG" 'rule="block list .*missing unusable' 2
 	run grep -c "penalized" "$LOG"
 	assert_output 0
 }
@@ -274,7 +256,7 @@ PY
 	# The 300 seen last are still remembered: what was forgotten was seen before them.
 	run python3 "$CLIENT" sources "$PORT" 1 4600 4300
 	assert_output 0
-	wait_count "table of sources full: forgot 127\.[0-9.]*/32, seen least lately (1 forgotten so far)" 1
+	wait_count "$LOG" "table of sources full: forgot 127\.[0-9.]*/32, seen least lately (1 forgotten so far)" 1
 	# Said at the 1st, 2nd, 4th ... time, not at every one.
 	n=$(grep -c "table of sources full" "$LOG")
 	[ "$n" -ge 2 ] && [ "$n" -le 12 ]
@@ -288,7 +270,7 @@ PY
 	    c @sleep=0.7 e @sleep=0.7 x @sleep=0.7 y @hold
 	[ $((SECONDS - t0)) -le 4 ]
 	assert_output "$(printf 'Login: Timed Out.\r\n')"
-	wait_count 'login timeout peer=127\.0\.0\.1:.* status=1 end=login timeout' 1
+	wait_count "$LOG" 'login timeout peer=127\.0\.0\.1:.* status=1 end=login timeout' 1
 }
 
 @test "--login-timeout does not apply to a client --satisfy any lets in by address" {
@@ -298,7 +280,7 @@ PY
 	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" 127.0.0.2 @sleep=2.5 'date\n' 'quit\n'
 	assert_output --partial 'Welcome to inetkit cmdserver'
 	assert_output --regexp '[0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}'
-	wait_count 'served peer=127\.0\.0\.2:.* status=0 end=' 1
+	wait_count "$LOG" 'served peer=127\.0\.0\.2:.* status=0 end=' 1
 }
 
 @test "--refusal-message reaches clients refused by a rule, a limit or the block list; cmdserver's stays Access Denied" {
@@ -309,7 +291,7 @@ PY
 	assert_output "$(printf '421 go away\r')"
 	run echo_from 127.0.0.3 "$PORT"
 	assert_output "$(printf '421 go away\r')"
-	wait_count 'refused peer=127\.0\.0\.3:.* out=13 ' 1
+	wait_count "$LOG" 'refused peer=127\.0\.0\.3:.* out=13 ' 1
 	run echo_from 127.0.0.4 "$PORT"
 	assert_output ping
 	kill_bg
@@ -329,7 +311,7 @@ PY
 	inetd_on "$BIN/echo" --idle-timeout 1 --timeout-message 'Timed Out.\r\n'
 	run python3 "$RAWCLIENT" 127.0.0.1 "$PORT" "" 'hi\n' @hold
 	assert_output "$(printf 'hi\nTimed Out.\r\n')"
-	wait_count 'in=3 out=15 .*end=idle timeout' 1
+	wait_count "$LOG" 'in=3 out=15 .*end=idle timeout' 1
 }
 
 @test "message options: C escapes, a length cap, clear errors (exit 100)" {
@@ -351,7 +333,7 @@ PY
 	wait_log "$LOG" "accepting on 1 socket"
 	run echo_from 127.0.0.2 "$PORT"
 	assert_output ping
-	wait_count 'served peer=127\.0\.0\.2:' 1
+	wait_count "$LOG" 'served peer=127\.0\.0\.2:' 1
 	run grep -c '10\.9\.9' "$LOG"
 	assert_output 0
 	kill_bg
@@ -363,7 +345,7 @@ PY
 	wait_log "$LOG" "accepting on 1 socket"
 	run echo_from 127.0.0.2 "$PORT"
 	assert_output ""
-	wait_count 'rule="proxy: peer is not a --trusted-proxy"' 1
+	wait_count "$LOG" 'rule="proxy: peer is not a --trusted-proxy"' 1
 }
 
 @test "a non-blocking socket is served as a blocking one" {

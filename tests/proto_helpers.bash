@@ -1,4 +1,9 @@
-# Helpers for the protocol suites (echo, lcecho, config, access). Load after helpers:
+# Helpers for the protocol suites (echo, lcecho, config, access, abuse, and
+# cmdserver and auth through cmdserver_helpers): a program on pipes (feed,
+# feed_file), what it wrote ($OUT: assert_out, assert_out_empty; its log in
+# $ERR) and a scripted client over pipes or TCP (dialog). Bytes as hex,
+# starting servers and reading the activator's log are in helpers.bash.
+# Load after helpers:
 #   load helpers
 #   load proto_helpers
 
@@ -25,17 +30,6 @@ feed_file() {
 	cat "$file" | timeout 10 "$@" >"$OUT" 2>"$ERR"
 }
 
-# Hex of a file's bytes, one line, no spaces.
-hex() {
-	od -An -tx1 -v "$1" | tr -d ' \n'
-}
-
-# Hex of printf FORMAT.
-hexf() {
-	# shellcheck disable=SC2059
-	printf "$1" | od -An -tx1 -v | tr -d ' \n'
-}
-
 # $OUT holds exactly the bytes of printf FORMAT.
 assert_out() {
 	assert_equal "$(hex "$OUT")" "$(hexf "$1")"
@@ -45,52 +39,6 @@ assert_out() {
 assert_out_empty() {
 	[ -e "$OUT" ] || fail "$OUT missing"
 	[ ! -s "$OUT" ] || fail "expected no output, got: $(od -An -c "$OUT" | head -5)"
-}
-
-# The children systemd-socket-activate ran, from its log: connection N (1 is
-# the first after activate_inetd's wait_port probe, which makes one child of
-# its own) was "Spawned ... as PID P"; it ends as "Child P died with code C".
-# All three poll up to 10 seconds.
-ACTIVATE_LOG="$BATS_TEST_TMPDIR/activate.log"
-
-child_pid() {
-	local n=$((${1:-1} + 1)) deadline=$((SECONDS + 10)) pid
-	while :; do
-		pid=$(sed -n 's/^Spawned .* as PID \([0-9]*\)\.*$/\1/p' "$ACTIVATE_LOG" 2>/dev/null |
-		    sed -n "${n}p")
-		[ -z "$pid" ] || { echo "$pid"; return 0; }
-		[ "$SECONDS" -lt "$deadline" ] || { echo "no connection $n in $ACTIVATE_LOG" >&2; return 1; }
-		sleep 0.05
-	done
-}
-
-# Exit status of connection N's child.
-child_status() {
-	local pid deadline=$((SECONDS + 10))
-	pid=$(child_pid "$@") || return 1
-	while ! grep -q "^Child $pid died with code" "$ACTIVATE_LOG"; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "child $pid never died" >&2; return 1; }
-		sleep 0.05
-	done
-	sed -n "s/^Child $pid died with code \([0-9]*\).*/\1/p" "$ACTIVATE_LOG"
-}
-
-# What connection N's child logged, once it has exited, without the
-# "inetkit-PROG[PID]: " prefix.
-child_log() {
-	local pid
-	child_status "$@" >/dev/null || return 1
-	pid=$(child_pid "$@")
-	sed -n "s/^inetkit-[a-z0-9]*\[$pid\]: //p" "$ACTIVATE_LOG"
-}
-
-# Polls until FILE contains PATTERN (grep -E), up to $3 seconds.
-wait_match() {
-	local pat=$1 file=$2 deadline=$((SECONDS + ${3:-10}))
-	while ! grep -Eq -- "$pat" "$file" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "\"$pat\" never appeared in $file" >&2; return 1; }
-		sleep 0.05
-	done
 }
 
 # dialog: a scripted client, for what a pipe into the program cannot show

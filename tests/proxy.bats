@@ -9,7 +9,8 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	LIST="$BATS_TEST_TMPDIR/blocked"
-	LOG="$BATS_TEST_TMPDIR/activate.log"
+	# The activator's log, with the programs' stderr (child_status reads it).
+	LOG=$ACTIVATE_LOG
 	OUT="$BATS_TEST_TMPDIR/out"
 	: >"$LOG"
 	printf '192.0.2.1\n2001:db8::/32\n' >"$LIST"
@@ -29,7 +30,7 @@ raw() {
 }
 
 @test "a v1 header from a trusted proxy decides who is blocked; the bytes after it reach the program" {
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
 	run raw "" 'PROXY TCP4 192.0.2.1 198.51.100.1 5555 8012\r\nhello\n'
 	assert_output 0
 	wait_log "$LOG" "blocked 192\.0\.2\.1 \($LIST line 1: 192\.0\.2\.1\)"
@@ -44,7 +45,7 @@ raw() {
 }
 
 @test "a v2 header (with TLVs) from a trusted proxy decides who is blocked" {
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
 	run raw "" '@v2=192.0.2.1,198.51.100.1,5555,8012,40' 'hello\n'
 	assert_output 0
 	wait_log "$LOG" "blocked 192\.0\.2\.1 \("
@@ -64,7 +65,7 @@ raw() {
 }
 
 @test "the wrapped program sees the header's client in the UCSPI variables, and INETKIT_PROXIED" {
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" env
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" env
 	run raw "" 'PROXY TCP4 192.0.2.2 198.51.100.1 5555 8012\r\n'
 	refute_output 0
 	run grep -x -e PROTO=TCP -e TCPREMOTEIP=192.0.2.2 -e TCPREMOTEPORT=5555 \
@@ -79,7 +80,7 @@ raw() {
 }
 
 @test "a program behind blockip given --proxy-protocol too does not wait for a second header" {
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo" "${PP[@]}" --log-level 3
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo" "${PP[@]}" --log-level 3
 	run raw "" 'PROXY TCP4 192.0.2.2 198.51.100.1 5555 8012\r\nhello\n'
 	assert_output 6
 	assert_equal "$(cat "$OUT")" "hello"
@@ -87,7 +88,7 @@ raw() {
 }
 
 @test "the same header from a peer outside --trusted-proxy is refused with nothing sent" {
-	serve_on 127.0.0.1 "$BIN/blockip" --proxy-protocol --trusted-proxy 127.0.0.1/32 "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" --proxy-protocol --trusted-proxy 127.0.0.1/32 "$LIST" "$BIN/echo"
 	run raw 127.0.0.2 'PROXY TCP4 192.0.2.2 198.51.100.1 5555 8012\r\nhello\n'
 	assert_output 0
 	wait_log "$LOG" 'refused peer=127\.0\.0\.2:[0-9]+ .*rule="proxy: peer is not a --trusted-proxy"'
@@ -100,7 +101,7 @@ raw() {
 }
 
 @test "without --proxy-protocol a header is never believed: it is just data" {
-	serve_on 127.0.0.1 "$BIN/blockip" "$LIST" "$BIN/echo" --rfc862
+	activate inetd "$BIN/blockip" "$LIST" "$BIN/echo" --rfc862
 	run raw "" 'PROXY TCP4 192.0.2.1 198.51.100.1 5555 8012\r\nhello\n'
 	assert_output 51
 	assert_equal "$(od -An -c "$OUT")" \
@@ -110,7 +111,7 @@ raw() {
 }
 
 @test "garbage, over-long and broken headers end the connection with 100 and a log line" {
-	serve_on 127.0.0.1 "$BIN/echo" "${PP[@]}"
+	activate inetd "$BIN/echo" "${PP[@]}"
 	n=0
 	for h in 'GET / HTTP/1.0\r\n\r\n' \
 	    'PROXY TCP4 192.0.2.1 198.51.100.1 5555 65536\r\nx\n' \
@@ -139,7 +140,7 @@ raw() {
 }
 
 @test "a truncated header (EOF inside it) ends the connection with 100" {
-	serve_on 127.0.0.1 "$BIN/echo" "${PP[@]}"
+	activate inetd "$BIN/echo" "${PP[@]}"
 	run raw "" 'PROXY TCP4 192.0.2.1 198.51'
 	assert_output 0
 	# The client's bytes are one field: escaped, no space or quote of their own.
@@ -149,7 +150,7 @@ raw() {
 }
 
 @test "no header within --proxy-timeout: the connection ends (exit 1), logged" {
-	serve_on 127.0.0.1 "$BIN/echo" "${PP[@]}" --proxy-timeout 1
+	activate inetd "$BIN/echo" "${PP[@]}" --proxy-timeout 1
 	t0=$SECONDS
 	run raw "" 'PROXY TCP4 ' @hold
 	assert_output 0
@@ -164,7 +165,7 @@ raw() {
 }
 
 @test "LOCAL (v2) and UNKNOWN (v1) headers leave the socket's own identity" {
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" env
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" env
 	run raw "" '@v2local'
 	run grep -x -e TCPREMOTEIP=127.0.0.1 -e INETKIT_PROXIED=1 "$OUT"
 	assert_equal "${#lines[@]}" 2
@@ -201,7 +202,7 @@ via_haproxy() {
 
 @test "behind a real HAProxy (send-proxy-v2): the client's address, not HAProxy's, decides" {
 	printf '127.0.0.2\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
 	haproxy_front send-proxy-v2
 	run via_haproxy 127.0.0.3 'through haproxy\n'
 	assert_output 16
@@ -213,7 +214,7 @@ via_haproxy() {
 
 @test "behind a real HAProxy (send-proxy, v1): the same" {
 	printf '127.0.0.2\n' >"$LIST"
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" "$BIN/echo"
 	haproxy_front send-proxy
 	run via_haproxy 127.0.0.3 'v1\n'
 	assert_output 3
@@ -224,7 +225,7 @@ via_haproxy() {
 }
 
 @test "behind HAProxy, the wrapped program sees the real client in TCPREMOTEIP" {
-	serve_on 127.0.0.1 "$BIN/blockip" "${PP[@]}" "$LIST" env
+	activate inetd "$BIN/blockip" "${PP[@]}" "$LIST" env
 	haproxy_front send-proxy-v2
 	# No data and no FIN from the client: it waits for env to write and close.
 	run via_haproxy 127.0.0.3 @hold

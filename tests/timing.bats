@@ -98,7 +98,7 @@ median() {
 	htpasswd -cbB -C 11 "$f" alice 'alice secret' 2>/dev/null
 	htpasswd -bB -C 11 "$f" bob 'bob secret' 2>/dev/null
 	htpasswd -bB -C 11 "$f" carol 'carol secret' 2>/dev/null
-	activate_inetd "$BIN/cmdserver" --htpasswd "$f" --fail-delay 0 --log stderr
+	activate inetd "$BIN/cmdserver" --htpasswd "$f" --fail-delay 0 --log stderr
 	run samples "$PORT" 7 unknown=nobody:'bob secret' wrong=bob:'not his'
 	assert_success
 	unknown=$(median unknown)
@@ -117,7 +117,7 @@ median() {
 	run cut -c 1-11 "$f"
 	# shellcheck disable=SC2016
 	assert_output "$(printf 'first:$apr1\nbob:$2y$12$\ncarol:$apr1')"
-	activate_inetd "$BIN/cmdserver" --htpasswd "$f" --fail-delay 1 --log stderr
+	activate inetd "$BIN/cmdserver" --htpasswd "$f" --fail-delay 1 --log stderr
 	run samples "$PORT" 7 unknown=nobody:'bob secret' bcrypt=bob:'not his' apr1=carol:'not hers'
 	assert_success
 	for k in unknown bcrypt apr1; do
