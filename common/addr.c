@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
-#include "conf.h"
+#include "text.h"
 
 static const uint8_t v4mapped[12] = { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff };
 
@@ -72,8 +72,9 @@ addr_format(const struct addr *a, char out[ADDR_STRMAX])
 		strcpy(out, "?");
 }
 
-static void
-clear_host_bits(struct addr *a, unsigned prefix)
+/* Clears the bits of a past its first prefix: the network of a's /prefix block. */
+void
+addr_mask(struct addr *a, unsigned prefix)
 {
 	size_t i, n = addr_len(a);
 
@@ -106,7 +107,7 @@ cidr_parse(struct cidr *c, const char *s)
 		c->prefix = (unsigned)addr_len(&c->net) * 8;
 		return 0;
 	}
-	if (conf_uint(slash + 1, 0, mapped ? 128 : addr_len(&c->net) * 8, &prefix) < 0)
+	if (text_uint(slash + 1, 0, mapped ? 128 : addr_len(&c->net) * 8, &prefix) < 0)
 		goto bad;
 	if (mapped) {
 		if (prefix < 96)
@@ -114,7 +115,7 @@ cidr_parse(struct cidr *c, const char *s)
 		prefix -= 96;
 	}
 	c->prefix = (unsigned)prefix;
-	clear_host_bits(&c->net, c->prefix);
+	addr_mask(&c->net, c->prefix);
 	return 0;
 bad:
 	errno = EINVAL;
@@ -129,6 +130,6 @@ cidr_match(const struct cidr *c, const struct addr *a)
 	if (c->net.family != a->family)
 		return 0;
 	m = *a;
-	clear_host_bits(&m, c->prefix);
+	addr_mask(&m, c->prefix);
 	return memcmp(m.bytes, c->net.bytes, addr_len(a)) == 0;
 }

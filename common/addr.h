@@ -28,5 +28,6 @@ void addr_format(const struct addr *a, char out[ADDR_STRMAX]);
 int cidr_parse(struct cidr *c, const char *s);
 int cidr_match(const struct cidr *c, const struct addr *a);
 size_t addr_len(const struct addr *a);
+void addr_mask(struct addr *a, unsigned prefix);
 
 #endif

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "blocklist.h"
-#include "log.h"
+#include "io.h"
+#include "log.h"		/* blocklist_decide's, until it logs no more */
 
 #define MAGIC "INKBLIX1"
 #define ENDIAN_MARK 0x01020304u
@@ -471,24 +472,6 @@ use_built(struct blocklist *bl, struct built *b)
 	bl->info6 = b->s6.info;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * The index is written to a temporary file beside it and renamed over it,
  * so a reader sees either the old index or the new one, never a
@@ -544,12 +527,12 @@ tmp_commit(struct tmpindex *t, const char *index, const struct built *b)
 	int fd = t->fd, e;
 
 	t->fd = -1;
-	if (write_all(fd, h, sizeof *h) < 0
-	    || write_all(fd, b->s4.s4, h->n4 * 4) < 0
-	    || write_all(fd, zero, h->off4i - (h->off4s + h->n4 * 4)) < 0
-	    || write_all(fd, b->s4.info, h->n4 * 8) < 0
-	    || write_all(fd, b->s6.s6, h->n6 * 16) < 0
-	    || write_all(fd, b->s6.info, h->n6 * 8) < 0
+	if (io_write_all(fd, h, sizeof *h, NULL) < 0
+	    || io_write_all(fd, b->s4.s4, h->n4 * 4, NULL) < 0
+	    || io_write_all(fd, zero, h->off4i - (h->off4s + h->n4 * 4), NULL) < 0
+	    || io_write_all(fd, b->s4.info, h->n4 * 8, NULL) < 0
+	    || io_write_all(fd, b->s6.s6, h->n6 * 16, NULL) < 0
+	    || io_write_all(fd, b->s6.info, h->n6 * 8, NULL) < 0
 	    || close(fd) < 0 || (fd = -1, rename(t->path, index) < 0)) {
 		e = errno;
 		if (fd >= 0)
@@ -648,15 +631,6 @@ bad:
 	return -1;
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /*
  * Someone else may be compiling this very text: waits, at most
  * LOCK_WAIT_MS, for its index or for its lock on the list (then looks
@@ -676,7 +650,7 @@ await_index(struct blocklist *bl, int fd, const struct stat *st, char *why, size
 			return open_index(bl, st, why, len) == 0;
 		if (open_index(bl, st, why, len) == 0)
 			return 1;
-		if ((left = LOCK_WAIT_MS - ms_since(&t0)) <= 0)
+		if ((left = LOCK_WAIT_MS - io_ms_since(&t0)) <= 0)
 			return 0;
 		nap.tv_nsec = (nap_ms < left ? nap_ms : left) * 1000000;
 		nanosleep(&nap, NULL);	/* EINTR: the deadline still holds */
@@ -817,15 +791,10 @@ static void
 canonical(char out[ADDR_STRMAX + 5], const struct addr *a, unsigned prefix)
 {
 	struct addr net = *a;
-	size_t i, n = addr_len(a);
 
-	for (i = 0; i < n; i++) {
-		unsigned keep = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * i : 0;
-
-		net.bytes[i] &= (uint8_t)(0xff00u >> keep);
-	}
+	addr_mask(&net, prefix);
 	addr_format(&net, out);
-	if (prefix != 8 * n)
+	if (prefix != 8 * addr_len(a))
 		snprintf(out + strlen(out), ADDR_STRMAX + 5 - strlen(out), "/%u", prefix);
 }
 
@@ -840,55 +809,75 @@ get(const struct blocklist *bl, const void *mem, uint64_t off, uint64_t i, void 
 	return pread(bl->fd, v, n, (off_t)(off + i * n)) == (ssize_t)n ? 0 : -1;
 }
 
+/* One family's table: its range starts and their labels, in memory or in the index at off. */
+struct table {
+	const void *starts, *labels;
+	uint64_t starts_off, labels_off, n;
+};
+
 /*
- * 1 and *m filled if a is blocked, 0 if not, -1 if the index could not be
- * read. A binary search: log2(ranges) probes.
+ * The label of the last range starting at or below the key (kh, kl: high
+ * and low word; IPv4 has kh 0) into info, left as it is if none: a binary
+ * search, log2(ranges) probes, each reading one start of width bytes (4: a
+ * uint32; 16: two uint64, high word first). 0, or -1 if the index could not
+ * be read. Always inlined, width a constant at both calls: each family gets
+ * its own loop, and a probe costs what its separate loop cost.
  */
+static inline __attribute__((always_inline)) int
+search(const struct blocklist *bl, const struct table *t, size_t width, uint64_t kh,
+    uint64_t kl, uint32_t info[2])
+{
+	uint64_t lo = 0, hi = t->n, mid;
+	int r = 0, below;
+
+	while (lo < hi && r == 0) {
+		mid = lo + (hi - lo) / 2;
+		if (width == 4) {
+			uint32_t s4;
+
+			r = get(bl, t->starts, t->starts_off, mid, &s4, sizeof s4);
+			below = s4 <= kl;
+		} else {
+			uint64_t s6[2];
+
+			r = get(bl, t->starts, t->starts_off, mid, s6, sizeof s6);
+			below = s6[0] < kh || (s6[0] == kh && s6[1] <= kl);
+		}
+		if (below)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (r == 0 && lo > 0)
+		r = get(bl, t->labels, t->labels_off, lo - 1, info, 2 * sizeof *info);
+	return r;
+}
+
+/* 1 and *m filled if a is blocked, 0 if not, -1 if the index could not be read. */
 int
 blocklist_lookup(const struct blocklist *bl, const struct addr *a, struct blocklist_match *m)
 {
 	const struct blocklist_hdr *h = bl->hdr;
-	uint64_t lo = 0, hi, mid, s6[2];
-	uint32_t s4, info[2] = { 0, 0 };
-	int r = 0;
+	uint32_t info[2] = { 0, 0 };
+	int r;
 
 	if (!h)
 		return 0;
 	if (a->family == AF_INET) {
-		uint32_t k = (uint32_t)addr_value(a);
+		const struct table t4 = { bl->start4, bl->info4, h->off4s, h->off4i, bl->n4 };
 
-		hi = bl->n4;
-		while (lo < hi && r == 0) {
-			mid = lo + (hi - lo) / 2;
-			r = get(bl, bl->start4, h->off4s, mid, &s4, sizeof s4);
-			if (s4 <= k)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (r == 0 && lo > 0)
-			r = get(bl, bl->info4, h->off4i, lo - 1, info, sizeof info);
+		r = search(bl, &t4, 4, 0, (uint32_t)addr_value(a), info);
 	} else if (a->family == AF_INET6) {
+		const struct table t6 = { bl->start6, bl->info6, h->off6s, h->off6i, bl->n6 };
 		u128 k = addr_value(a);
-		uint64_t kh = (uint64_t)(k >> 64), kl = (uint64_t)k;
 
-		hi = bl->n6;
-		while (lo < hi && r == 0) {
-			mid = lo + (hi - lo) / 2;
-			r = get(bl, bl->start6, h->off6s, mid, s6, sizeof s6);
-			if (s6[0] < kh || (s6[0] == kh && s6[1] <= kl))
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (r == 0 && lo > 0)
-			r = get(bl, bl->info6, h->off6i, lo - 1, info, sizeof info);
+		r = search(bl, &t6, 16, (uint64_t)(k >> 64), (uint64_t)k, info);
 	} else {
 		return 0;
 	}
 	if (r < 0)
 		return -1;
-	if (lo == 0 || info[0] == 0)
+	if (info[0] == 0)	/* a range no entry covers (or none at all: n 0) */
 		return 0;
 	m->line = info[0];
 	canonical(m->text, a, info[1]);

@@ -39,6 +39,16 @@ mono_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Milliseconds since t0, a CLOCK_MONOTONIC time. */
+long
+io_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 static void
 ring_in(int64_t ms, int64_t every)
 {
@@ -284,40 +294,78 @@ writable(const struct io *io)
 	return io->end == IO_OK || io->end == IO_EOF;
 }
 
+/*
+ * The one write-all loop (the stream's, the log's, the block-list index's):
+ * all len bytes of buf to fd, through partial writes, EINTR retried; a
+ * write that takes no byte ends it (EIO). With how: a socket is sent to
+ * with MSG_NOSIGNAL (a gone client is EPIPE, not SIGPIPE); before, ahead of
+ * every write, may wait, lower *chunk (all that is left) or end the loop
+ * (-1); done is added every byte written, however the loop ends. Returns 0,
+ * or -1 with errno from the write (before sets its own).
+ */
+int
+io_write_all(int fd, const void *buf, size_t len, const struct io_write_how *how)
+{
+	const char *p = buf;
+	size_t chunk;
+	ssize_t n;
+
+	while (len) {
+		chunk = len;
+		if (how && how->before && how->before(how->ctx, &chunk) < 0)
+			return -1;
+		if (how && how->sock)
+			n = send(fd, p, chunk, MSG_NOSIGNAL);
+		else
+			n = write(fd, p, chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		if (how && how->done)
+			*how->done += (uint64_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Ahead of every write to the client: a stopped session writes no more, and
+ * a pipe, where the kernel cannot time the write, is waited for and written
+ * at most PIPE_BUF bytes at a time (what it takes without blocking).
+ */
+static int
+before_write(void *ctx, size_t *chunk)
+{
+	struct io *io = ctx;
+
+	if (stopped)
+		return fail_errno(io, EINTR);
+	if (!io->wsock && io->idle_timeout) {
+		if (wait_fd(io, io->wfd, POLLOUT) < 0)
+			return -1;
+		if (*chunk > PIPE_BUF)
+			*chunk = PIPE_BUF;
+	}
+	return 0;
+}
+
 static int
 write_all(struct io *io, const char *buf, size_t len)
 {
-	ssize_t n;
-	size_t chunk;
+	const struct io_write_how how = { .sock = io->wsock, .before = before_write, .ctx = io,
+	    .done = &io->bytes_out };
 
 	if (!writable(io))
 		return -1;
-	while (len) {
-		if (stopped)
-			return fail_errno(io, EINTR);
-		chunk = len;
-		if (io->wsock) {
-			n = send(io->wfd, buf, chunk, MSG_NOSIGNAL);
-		} else {
-			/* A pipe may take only PIPE_BUF bytes without blocking. */
-			if (io->idle_timeout) {
-				if (wait_fd(io, io->wfd, POLLOUT) < 0)
-					return -1;
-				if (chunk > PIPE_BUF)
-					chunk = PIPE_BUF;
-			}
-			n = write(io->wfd, buf, chunk);
-		}
-		if (n < 0) {
-			if (errno == EINTR && !stopped)
-				continue;
-			return fail_errno(io, errno);
-		}
-		buf += n;
-		len -= (size_t)n;
-		io->bytes_out += (uint64_t)n;
-	}
-	return 0;
+	if (io_write_all(io->wfd, buf, len, &how) == 0)
+		return 0;
+	/* A stop or a failed wait has ended the stream already; a failed write ends it here. */
+	return writable(io) ? fail_errno(io, errno) : -1;
 }
 
 int
@@ -492,7 +540,7 @@ int
 io_close(struct io *io)
 {
 	char tmp[4096];
-	struct timespec t0, now;
+	struct timespec t0;
 	size_t drained = 0;
 	ssize_t n;
 	int r = io_flush(io);
@@ -507,9 +555,7 @@ io_close(struct io *io)
 		struct pollfd p = { .fd = io->rfd, .events = POLLIN };
 		long left;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = LINGER_MS - (now.tv_sec - t0.tv_sec) * 1000
-		    - (now.tv_nsec - t0.tv_nsec) / 1000000;
+		left = LINGER_MS - io_ms_since(&t0);
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
 		n = recv(io->rfd, tmp, sizeof tmp, MSG_DONTWAIT);

@@ -51,6 +51,14 @@ struct io {
 	int err;
 };
 
+/* How io_write_all writes, beyond a plain write-all: see io.c. */
+struct io_write_how {
+	int sock;				/* send(MSG_NOSIGNAL), not write */
+	int (*before)(void *ctx, size_t *chunk);	/* ahead of each write; -1 ends */
+	void *ctx;
+	uint64_t *done;				/* += bytes written */
+};
+
 int io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout);
 void io_free(struct io *io);
 void io_signals(void);
@@ -64,5 +72,7 @@ int io_puts(struct io *io, const char *s);
 int io_flush(struct io *io);
 int io_close(struct io *io);
 const char *io_end_name(enum io_end e);
+int io_write_all(int fd, const void *buf, size_t len, const struct io_write_how *how);
+long io_ms_since(const struct timespec *t0);
 
 #endif

@@ -9,15 +9,15 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "conf.h"
 #include "peer.h"
+#include "text.h"
 
 static void
 set_port(char out[PEER_PORTMAX], const char *s)
 {
 	unsigned long port;
 
-	if (s && conf_uint(s, 0, 65535, &port) == 0)
+	if (s && text_uint(s, 0, 65535, &port) == 0)
 		snprintf(out, PEER_PORTMAX, "%lu", port);
 	else
 		out[0] = '\0';
@@ -265,14 +265,6 @@ peer_export(const struct peer *p)
 		unsetenv(name);
 	}
 	return 0;
-}
-
-const char *
-peer_source_name(enum peer_source s)
-{
-	static const char *const names[] = { "unknown", "proxy", "ucspi", "socket", "env" };
-
-	return names[s];
 }
 
 /* "192.0.2.1:4711", "[2001:db8::1]:4711", "unix uid 1000" or "unknown", for logs. */

@@ -39,7 +39,6 @@ void peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_p
     const struct addr *local, unsigned local_port);
 int peer_lookup_host(struct peer *p, int doublecheck);
 int peer_export(const struct peer *p);
-const char *peer_source_name(enum peer_source s);
 const char *peer_str(const struct peer *p);
 
 #endif

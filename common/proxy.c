@@ -8,6 +8,7 @@
 
 #include "io.h"
 #include "proxy.h"
+#include "text.h"
 
 static const unsigned char v2sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
@@ -17,19 +18,11 @@ static const unsigned char v2sig[12] = {
 static int
 parse_port(const char *s, size_t n, unsigned *out)
 {
-	unsigned v = 0;
-	size_t i;
+	unsigned long long v;
 
-	if (n == 0 || n > 5 || (n > 1 && s[0] == '0'))
+	if (text_uint_n(s, n, TEXT_UINT_NOPAD, 0, 65535, &v) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v > 65535)
-		return -1;
-	*out = v;
+	*out = (unsigned)v;
 	return 0;
 }
 
@@ -137,8 +130,10 @@ v2_addr(struct addr *a, const unsigned char *b, int family)
 static ssize_t
 parse_v2(const unsigned char *b, size_t len, struct proxy_hdr *h)
 {
-	size_t hl;
+	const unsigned char *ab;
+	size_t hl, alen;
 	unsigned cmd, fam, proto;
+	int family;
 
 	if (memcmp(b, v2sig, len < 12 ? len : 12) != 0)
 		return -1;
@@ -163,21 +158,16 @@ parse_v2(const unsigned char *b, size_t len, struct proxy_hdr *h)
 	}
 	if (proto != 1)			/* we serve streams: UDP or UNSPEC makes no sense here */
 		return -1;
-	if (fam == 1) {
-		if (hl < 12)
-			return -1;
-		v2_addr(&h->src, b + 16, AF_INET);
-		v2_addr(&h->dst, b + 20, AF_INET);
-		h->sport = (unsigned)b[24] << 8 | b[25];
-		h->dport = (unsigned)b[26] << 8 | b[27];
-	} else {
-		if (hl < 36)
-			return -1;
-		v2_addr(&h->src, b + 16, AF_INET6);
-		v2_addr(&h->dst, b + 32, AF_INET6);
-		h->sport = (unsigned)b[48] << 8 | b[49];
-		h->dport = (unsigned)b[50] << 8 | b[51];
-	}
+	/* TCP over IPv4 (1) or IPv6 (2): source and destination address, then their ports. */
+	family = fam == 1 ? AF_INET : AF_INET6;
+	alen = fam == 1 ? 4 : 16;
+	if (hl < 2 * alen + 4)
+		return -1;
+	ab = b + PROXY_V2_FIXED;
+	v2_addr(&h->src, ab, family);
+	v2_addr(&h->dst, ab + alen, family);
+	h->sport = (unsigned)ab[2 * alen] << 8 | ab[2 * alen + 1];
+	h->dport = (unsigned)ab[2 * alen + 2] << 8 | ab[2 * alen + 3];
 	return (ssize_t)h->len;	/* TLVs after the addresses are not used */
 }
 
@@ -213,16 +203,6 @@ want(const unsigned char *b, size_t len)
 	return PROXY_V2_FIXED + ((size_t)b[14] << 8 | b[15]) - len;
 }
 
-static long
-ms_left(const struct timespec *t0, unsigned timeout_ms)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)timeout_ms - (long)((now.tv_sec - t0->tv_sec) * 1000
-	    + (now.tv_nsec - t0->tv_nsec) / 1000000);
-}
-
 /*
  * Reads exactly the header: v2 by its length field, v1 by peeking for the
  * LF and reading up to it, so the bytes after the header stay in the socket
@@ -246,7 +226,7 @@ proxy_read(int fd, char *buf, unsigned timeout_ms, struct proxy_hdr *h, size_t *
 			return PROXY_OK;
 		if (r < 0)
 			return PROXY_MALFORMED;
-		left = ms_left(&t0, timeout_ms);
+		left = (long)timeout_ms - io_ms_since(&t0);
 		if (left <= 0)
 			return PROXY_TIMEOUT;
 		n = poll(&p, 1, (int)left);

@@ -263,14 +263,8 @@ lock(struct srctab_map *m)
 void
 srctab_netblock(struct addr *net, const struct addr *a, unsigned prefix)
 {
-	size_t i, n = addr_len(a);
-
 	*net = *a;
-	for (i = 0; i < n; i++) {
-		unsigned keep = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * i : 0;
-
-		net->bytes[i] &= (uint8_t)(0xff00u >> keep);
-	}
+	addr_mask(net, prefix);
 }
 
 static void

@@ -23,8 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/conf.h"
 #include "../common/srctab.h"
+#include "../common/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,10 +54,10 @@ options(const uint8_t *data, size_t size)
 		size = sizeof s - 1;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	if (conf_rate(s, &n, &secs) == 0
-	    && (n < 1 || n > CONF_RATE_N_MAX || secs < 1 || secs > CONF_RATE_SECS_MAX))
+	if (text_rate(s, &n, &secs) == 0
+	    && (n < 1 || n > TEXT_RATE_N_MAX || secs < 1 || secs > TEXT_RATE_SECS_MAX))
 		abort();
-	if (conf_unescape(s, out, sizeof out, &len, &why) == 0 && len > sizeof out)
+	if (text_unescape(s, out, sizeof out, &len, &why) == 0 && len > sizeof out)
 		abort();
 }
 
