@@ -19,53 +19,33 @@
 #include "../common/conn.h"
 #include "../common/die.h"
 
-enum { ON_ERROR_DENY, ON_ERROR_ALLOW };
+static const char *check_opt;
 
-static const char *index_opt, *check_opt;
-static int on_error;
-
-static const char *const on_error_choices[] = { "deny", "allow", NULL };
-
+/*
+ * LIST is the common --block-list, read as an operand: the cycle's block
+ * stage (conn.c) decides, as it does for every program's --block-list.
+ * blockip's own spellings of the list's options stay as aliases.
+ */
 static const struct conf_opt options[] = {
-	{ .name = "on-error", .type = CONF_CHOICE,
-	    .dest = &on_error, .choices = on_error_choices, .arg = "deny|allow",
-	    .help = "a missing or malformed LIST refuses everyone (deny, default) or not" },
-	{ .name = "index", .type = CONF_STR,
-	    .dest = &index_opt, .arg = "PATH",
-	    .help = "compiled index of LIST (default $CACHE_DIRECTORY/..., else LIST.idx)" },
+	{ .name = "index", .alias_of = "block-list-index", .arg = "PATH",
+	    .help = "the same as --block-list-index" },
+	{ .name = "on-error", .alias_of = "block-list-on-error", .arg = "deny|allow",
+	    .help = "the same as --block-list-on-error" },
 	{ .name = "check", .type = CONF_STR,
 	    .dest = &check_opt, .arg = "ADDR",
 	    .help = "first: --check ADDR LIST says if ADDR is blocked (exit 1) or not (0)" },
 	{ .name = NULL },
 };
 
-static enum conn_verdict
-pre_connection(struct conn *c)
+static int
+configure(struct conn *c, struct conn_settings *s)
 {
-	const char *list = c->argv[0], *ip = c->peer.remote_ip;
-	struct blocklist_match m;
-	char why[ACL_RULEMAX];
-	enum blocklist_verdict v;
-
-	if (acl_refused(c->access))
-		return CONN_REFUSE;
-	v = blocklist_decide(list, index_opt, on_error == ON_ERROR_ALLOW,
-	    c->peer.has_remote ? &c->peer.remote : NULL, &m, why, sizeof why);
-	if (v == BLOCKLIST_BLOCK) {
-		log_msg(LOG_LVL_NOTICE, "blocked %s (%s line %llu: %s)", ip, list,
-		    (unsigned long long)m.line, m.text);
-		snprintf(c->rule, ACL_RULEMAX, "%s", why);
-		return CONN_REFUSE;
+	if (s->block_list) {
+		log_msg(LOG_LVL_ERR, "fatal: blockip takes its list as LIST, not --block-list");
+		return EXIT_USAGE;
 	}
-	if (v != BLOCKLIST_PASS) {
-		snprintf(c->rule, ACL_RULEMAX, "%s", why);
-		log_msg(on_error == ON_ERROR_DENY ? LOG_LVL_ERR : LOG_LVL_WARNING, "%s: %s %s "
-		    "(--on-error %s)", why, on_error == ON_ERROR_DENY ? "refusing" : "allowing",
-		    c->peer.has_remote ? ip : "unknown client", on_error_choices[on_error]);
-		return on_error == ON_ERROR_DENY ? CONN_REFUSE : CONN_ACCEPT;
-	}
-	snprintf(c->rule, ACL_RULEMAX, "not in block list %s", list);
-	return CONN_ACCEPT;
+	s->block_list = c->argv[0];
+	return EXIT_SERVED;
 }
 
 /*
@@ -90,20 +70,31 @@ process(struct conn *c)
 	e = errno;
 	signal(SIGPIPE, SIG_IGN);
 	log_msg(LOG_LVL_ERR, "fatal: unable to exec %s: %s", c->argv[1], strerror(e));
-	snprintf(c->rule, ACL_RULEMAX, "exec %s failed", c->argv[1]);
-	c->verdict = "failed";
-	return e == ENOENT ? EXIT_NOTFOUND : EXIT_EXEC;
+	return conn_end(c, e == ENOENT ? EXIT_NOTFOUND : EXIT_EXEC, "failed", "exec %s failed",
+	    c->argv[1]);
 }
 
-/* blockip --check ADDR [--index PATH] [--on-error deny|allow] LIST */
+/* blockip --check ADDR [--block-list-index PATH] [--block-list-on-error deny|allow] LIST */
 static int
 check(int argc, char **argv)
 {
-	const struct conf_opt *tabs[1] = { options };
-	struct blocklist_match m;
+	static const char *const on_error_choices[] = { "deny", "allow", NULL };
+	static const char *index;
+	static int on_error;
+	static const struct conf_opt check_opts[] = {
+		{ .name = "check", .type = CONF_STR, .dest = &check_opt, .arg = "ADDR" },
+		{ .name = "block-list-index", .type = CONF_STR, .dest = &index, .arg = "PATH" },
+		{ .name = "block-list-on-error", .type = CONF_CHOICE, .dest = &on_error,
+		    .choices = on_error_choices, .arg = "deny|allow" },
+		{ .name = "index", .alias_of = "block-list-index" },
+		{ .name = "on-error", .alias_of = "block-list-on-error" },
+		{ .name = NULL },
+	};
+	const struct conf_opt *tabs[1] = { check_opts };
+	struct blocklist_decision d;
 	struct conf_error err = { "" };
 	struct addr a;
-	char why[512];
+	const char *list;
 	int first, help, version;
 
 	log_init("inetkit-blockip");
@@ -111,28 +102,31 @@ check(int argc, char **argv)
 	if (first < 0)
 		die(EXIT_USAGE, "%s", err.msg);
 	if (first != argc - 1 || !check_opt)
-		die(EXIT_USAGE, "usage: inetkit-blockip --check ADDR [--index PATH] "
-		    "[--on-error deny|allow] LIST");
+		die(EXIT_USAGE, "usage: %s --check ADDR [--block-list-index PATH] "
+		    "[--block-list-on-error deny|allow] LIST", argv[0]);
 	if (addr_parse(&a, check_opt) < 0) {
 		char esc[LOG_ESCBUF];
 
 		die(EXIT_USAGE, "option --check: \"%.64s\" is not an IPv4 or IPv6 address",
 		    log_escape(esc, check_opt, strlen(check_opt)));
 	}
-	switch (blocklist_decide(argv[first], index_opt, on_error == ON_ERROR_ALLOW, &a, &m, why,
-	    sizeof why)) {
+	list = argv[first];
+	blocklist_decide(list, index, on_error, &a, &d);
+	conn_log_blocklist(list, &d);
+	switch (d.verdict) {
 	case BLOCKLIST_BLOCK:
-		dprintf(1, "%s: blocked by %s line %llu: %s\n", check_opt, argv[first],
-		    (unsigned long long)m.line, m.text);
-		return EXIT_REFUSED;
+		dprintf(1, "%s: blocked by %s line %llu: %s\n", check_opt, list,
+		    (unsigned long long)d.match.line, d.match.text);
+		break;
 	case BLOCKLIST_PASS:
-		dprintf(1, "%s: not blocked by %s\n", check_opt, argv[first]);
-		return EXIT_SERVED;
+		dprintf(1, "%s: not blocked by %s\n", check_opt, list);
+		break;
 	default:
-		dprintf(1, "%s: %s: %s (--on-error %s)\n", check_opt, on_error ? "not blocked" :
-		    "blocked", why, on_error_choices[on_error]);
-		return on_error ? EXIT_SERVED : EXIT_REFUSED;
+		dprintf(1, "%s: %s: %s (--block-list-on-error %s)\n", check_opt,
+		    d.refuse ? "blocked" : "not blocked", d.why, on_error_choices[on_error]);
+		break;
 	}
+	return d.refuse ? EXIT_REFUSED : EXIT_SERVED;
 }
 
 static const struct service blockip = {
@@ -142,7 +136,8 @@ static const struct service blockip = {
 	    "(mod_perl's BlockIP2).",
 	.options = options,
 	.min_operands = 2,
-	.pre_connection = pre_connection,
+	.exit_extra = "126 PROGRAM could not be run, 127 PROGRAM not found",
+	.configure = configure,
 	.process_connection = process,
 };
 

@@ -70,9 +70,10 @@ static const struct conf_opt options[] = {
  * gets "Access Denied" at once.
  */
 static int
-configure(struct conn *c)
+configure(struct conn *c, struct conn_settings *s)
 {
 	(void)c;
+	(void)s;
 	if (!htpasswd_file == !pam_service) {
 		log_msg(LOG_LVL_ERR, "fatal: exactly one of --htpasswd FILE and --pam SERVICE is "
 		    "required");
@@ -235,18 +236,14 @@ login_ended(struct conn *c, enum login_outcome o)
 	case LOGIN_OK:
 		break;
 	case LOGIN_FAILED:
-		c->verdict = "login failed";
-		return EXIT_REFUSED;
+		return conn_end(c, EXIT_REFUSED, "login failed", NULL);
 	case LOGIN_UNAVAILABLE:
-		c->verdict = "login failed";
-		return EXIT_TEMP;
+		return conn_end(c, EXIT_TEMP, "login failed", NULL);
 	case LOGIN_ABANDONED:
-		c->verdict = c->io.end == IO_IDLE || c->io.end == IO_SESSION
-		    || c->io.end == IO_LOGIN ? "login timeout" : "login abandoned";
 		/* Stopped by the service (SIGTERM, an error), not left by the client: no penalty. */
-		if (c->io.end == IO_TERM || c->io.end == IO_ERROR)
-			c->no_penalty = 1;
-		return EXIT_REFUSED;
+		c->out.blameless = c->io.end == IO_TERM || c->io.end == IO_ERROR;
+		return conn_end(c, EXIT_REFUSED, c->io.end == IO_IDLE || c->io.end == IO_SESSION
+		    || c->io.end == IO_LOGIN ? "login timeout" : "login abandoned", NULL);
 	}
 	return EXIT_SERVED;
 }
@@ -470,7 +467,7 @@ process(struct conn *c)
 		else if (cmd->run(c))
 			break;
 	}
-	return conn_end_status(c);
+	return conn_served(c);
 }
 
 static const struct service cmdserver = {

@@ -52,7 +52,7 @@ process(struct conn *c)
 		while ((n = io_read(io, &buf)) > 0)
 			if (io_write(io, buf, (size_t)n) < 0)
 				break;
-		return conn_end_status(c);
+		return conn_served(c);
 	}
 	while ((n = io_read(io, &buf)) > 0) {
 		p = span = buf;
@@ -61,17 +61,17 @@ process(struct conn *c)
 			if (at_start) {
 				if (*p == '\r' || *p == '\n') {
 					if (p > span && io_write(io, span, (size_t)(p - span)) < 0)
-						return conn_end_status(c);
+						return conn_served(c);
 					for (; p < end && *p == '\r'; p++)
 						held++;
 					span = p;
 					if (p == end)
 						break;
 					if (*p == '\n')
-						return conn_end_status(c);	/* the blank line */
+						return conn_served(c);	/* the blank line */
 				}
 				if (held && put_crs(io, held) < 0)
-					return conn_end_status(c);
+					return conn_served(c);
 				held = 0;
 				at_start = 0;
 			}
@@ -84,11 +84,11 @@ process(struct conn *c)
 			at_start = 1;
 		}
 		if (p > span && io_write(io, span, (size_t)(p - span)) < 0)
-			return conn_end_status(c);
+			return conn_served(c);
 	}
 	if (n == 0)
 		put_crs(io, held);	/* the unterminated last line, as sent */
-	return conn_end_status(c);
+	return conn_served(c);
 }
 
 static const struct service echo = {

@@ -38,7 +38,7 @@ process(struct conn *c)
 		if (last)
 			blank = 1;
 	}
-	return conn_end_status(c);
+	return conn_served(c);
 }
 
 static const struct filter *const output_filters[] = { &filter_lowercase, NULL };

@@ -171,88 +171,51 @@ compile(regex_t *re, const char *pat, char *err, size_t errlen)
 	return 0;
 }
 
-/* Whether pat is a pattern --allow and --deny can use. */
-int
-acl_pattern_check(const char *pat, char *err, size_t errlen)
-{
-	regex_t re;
-
-	if (compile(&re, pat, err, errlen) < 0)
-		return -1;
-	regfree(&re);
-	return 0;
-}
-
 static int
-compile_list(regex_t *re, const char **src, size_t *n, const struct conf_list *l,
-    const char *what, char *err, size_t errlen)
-{
-	char msg[256];
-	size_t i;
-
-	for (i = 0; l && i < l->n; i++) {
-		if (compile(&re[i], l->v[i], msg, sizeof msg) < 0) {
-			snprintf(err, errlen, "option --%s: %s", what, msg);
-			return -1;
-		}
-		src[i] = l->v[i];
-		*n = i + 1;
-	}
-	return 0;
-}
-
-static int
-parse_cidrs(struct cidr *c, const char **src, size_t *n, const struct conf_list *l,
-    const char *what, char *err, size_t errlen)
-{
-	size_t i;
-
-	for (i = 0; l && i < l->n; i++) {
-		if (cidr_parse(&c[i], l->v[i]) < 0) {
-			snprintf(err, errlen, "option --%s: \"%.64s\" is not an address or CIDR block",
-			    what, l->v[i]);
-			return -1;
-		}
-		src[i] = l->v[i];
-		*n = i + 1;
-	}
-	return 0;
-}
-
-int
-acl_compile(struct acl *acl, const struct conf_list *allow, const struct conf_list *deny,
-    const struct conf_list *cidr_allow, const struct conf_list *cidr_deny,
-    char *err, size_t errlen)
-{
-	memset(acl, 0, sizeof *acl);
-	if (compile_list(acl->allow, acl->allow_src, &acl->nallow, allow, "allow", err, errlen) < 0
-	    || compile_list(acl->deny, acl->deny_src, &acl->ndeny, deny, "deny", err, errlen) < 0
-	    || parse_cidrs(acl->callow, acl->callow_src, &acl->ncallow, cidr_allow, "cidr-allow",
-		err, errlen) < 0
-	    || parse_cidrs(acl->cdeny, acl->cdeny_src, &acl->ncdeny, cidr_deny, "cidr-deny",
-		err, errlen) < 0) {
-		acl_free(acl);
-		return -1;
-	}
-	return 0;
-}
-
-int
 acl_empty(const struct acl *acl)
 {
 	return !acl->nallow && !acl->ndeny && !acl->ncallow && !acl->ncdeny;
 }
 
-void
-acl_free(struct acl *acl)
+/*
+ * One rule, as its option is read: a pattern is checked and compiled, a
+ * block parsed, once. src must outlive the acl (it names the rule in the
+ * log). Returns 0, or -1 with err.
+ */
+int
+acl_add(struct acl *acl, enum acl_kind kind, const char *src, char *err, size_t errlen)
 {
-	size_t i;
+	size_t *n = kind == ACL_RULE_ALLOW ? &acl->nallow : kind == ACL_RULE_DENY ? &acl->ndeny
+	    : kind == ACL_RULE_CIDR_ALLOW ? &acl->ncallow : &acl->ncdeny;
 
-	for (i = 0; i < acl->nallow; i++)
-		regfree(&acl->allow[i]);
-	for (i = 0; i < acl->ndeny; i++)
-		regfree(&acl->deny[i]);
-	acl->nallow = acl->ndeny = 0;
+	if (!*src) {
+		snprintf(err, errlen, "empty value");
+		return -1;
+	}
+	if (*n == CONF_LIST_MAX) {
+		snprintf(err, errlen, "more than %d values", CONF_LIST_MAX);
+		return -1;
+	}
+	switch (kind) {
+	case ACL_RULE_ALLOW:
+	case ACL_RULE_DENY:
+		if (compile(kind == ACL_RULE_ALLOW ? &acl->allow[*n] : &acl->deny[*n], src, err,
+		    errlen) < 0)
+			return -1;
+		(kind == ACL_RULE_ALLOW ? acl->allow_src : acl->deny_src)[*n] = src;
+		break;
+	case ACL_RULE_CIDR_ALLOW:
+	case ACL_RULE_CIDR_DENY:
+		if (cidr_parse(kind == ACL_RULE_CIDR_ALLOW ? &acl->callow[*n] : &acl->cdeny[*n],
+		    src) < 0) {
+			snprintf(err, errlen, "\"%.64s\" is not an address or CIDR block", src);
+			return -1;
+		}
+		(kind == ACL_RULE_CIDR_ALLOW ? acl->callow_src : acl->cdeny_src)[*n] = src;
+		break;
+	}
+	(*n)++;
+	return 0;
 }
 
 static int

@@ -32,13 +32,11 @@ struct acl {
 	const char *callow_src[CONF_LIST_MAX], *cdeny_src[CONF_LIST_MAX];
 };
 
-int acl_compile(struct acl *acl, const struct conf_list *allow, const struct conf_list *deny,
-    const struct conf_list *cidr_allow, const struct conf_list *cidr_deny,
-    char *err, size_t errlen);
-int acl_pattern_check(const char *pat, char *err, size_t errlen);
-int acl_empty(const struct acl *acl);
+/* Which option a rule comes from. */
+enum acl_kind { ACL_RULE_ALLOW, ACL_RULE_DENY, ACL_RULE_CIDR_ALLOW, ACL_RULE_CIDR_DENY };
+
+int acl_add(struct acl *acl, enum acl_kind kind, const char *src, char *err, size_t errlen);
 enum acl_verdict acl_check(const struct acl *acl, const struct peer *p, char rule[ACL_RULEMAX]);
 int acl_refused(enum acl_verdict v);
-void acl_free(struct acl *acl);
 
 #endif

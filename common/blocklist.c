@@ -13,7 +13,6 @@
 
 #include "blocklist.h"
 #include "io.h"
-#include "log.h"		/* blocklist_decide's, until it logs no more */
 
 #define MAGIC "INKBLIX1"
 #define ENDIAN_MARK 0x01020304u
@@ -915,57 +914,49 @@ blocklist_close(struct blocklist *bl)
 	bl->hdr = NULL;
 }
 
-enum blocklist_verdict
-blocklist_decide(const char *list, const char *index, int good_lines_apply, const struct addr *a,
-    struct blocklist_match *m, char *why, size_t len)
+void
+blocklist_decide(const char *list, const char *index, int on_error_allow, const struct addr *a,
+    struct blocklist_decision *d)
 {
 	struct blocklist bl;
 	const struct blocklist_bad *b;
-	char esc[LOG_ESCBUF];
-	enum blocklist_verdict v = BLOCKLIST_PASS;
-	size_t i;
 
+	memset(d, 0, sizeof *d);
 	if (blocklist_open(&bl, list, index) < 0) {
 		if (bl.changed)
-			snprintf(why, len, "block list %s changed while being read", list);
+			snprintf(d->why, sizeof d->why, "block list %s changed while being read", list);
 		else
-			snprintf(why, len, "block list %s unusable: %s", list, strerror(errno));
-		return BLOCKLIST_UNUSABLE;
+			snprintf(d->why, sizeof d->why, "block list %s unusable: %s", list,
+			    strerror(errno));
+		d->verdict = BLOCKLIST_UNUSABLE;
+		d->refuse = !on_error_allow;
+		return;
 	}
-	if (bl.note[0])
-		log_msg(LOG_LVL_WARNING, "block list %s: %s; using it from memory "
-		    "(see --index)", list, bl.note);
-	for (i = 0; (b = blocklist_bad(&bl, i)); i++) {
-		char more[64] = "";
-
-		if (b->full > b->len)
-			snprintf(more, sizeof more, " (the first %u of %s%u bytes)", (unsigned)b->len,
-			    b->full == UINT32_MAX ? "at least " : "", (unsigned)b->full);
-		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"%s", list,
-		    (unsigned long long)b->line, log_escape(esc, b->text, b->len), more);
+	snprintf(d->note, sizeof d->note, "%s", bl.note);
+	while ((b = blocklist_bad(&bl, d->nkept)))
+		d->bad[d->nkept++] = *b;
+	d->nbad = blocklist_nbad(&bl);
+	if (d->nbad) {
+		snprintf(d->why, sizeof d->why, "block list %s malformed: %llu bad line%s", list,
+		    (unsigned long long)d->nbad, d->nbad > 1 ? "s" : "");
+		d->verdict = BLOCKLIST_MALFORMED;
 	}
-	if (blocklist_nbad(&bl) > BLOCKLIST_BADMAX)
-		log_msg(LOG_LVL_WARNING, "block list %s: %llu more bad lines", list,
-		    (unsigned long long)(blocklist_nbad(&bl) - BLOCKLIST_BADMAX));
-	if (blocklist_nbad(&bl)) {
-		snprintf(why, len, "block list %s malformed: %llu bad line%s", list,
-		    (unsigned long long)blocklist_nbad(&bl), blocklist_nbad(&bl) > 1 ? "s" : "");
-		v = BLOCKLIST_MALFORMED;
-	}
-	if ((v == BLOCKLIST_PASS || good_lines_apply) && a) {
-		switch (blocklist_lookup(&bl, a, m)) {
+	/* A malformed list under --block-list-on-error allow still blocks by its good lines. */
+	if ((d->verdict == BLOCKLIST_PASS || on_error_allow) && a) {
+		switch (blocklist_lookup(&bl, a, &d->match)) {
 		case 1:
-			snprintf(why, len, "block list %s line %llu: %s", list,
-			    (unsigned long long)m->line, m->text);
-			v = BLOCKLIST_BLOCK;
+			snprintf(d->why, sizeof d->why, "block list %s line %llu: %s", list,
+			    (unsigned long long)d->match.line, d->match.text);
+			d->verdict = BLOCKLIST_BLOCK;
 			break;
 		case -1:
-			snprintf(why, len, "block list %s: unable to read its index %s: %s", list,
-			    bl.index, strerror(errno));
-			v = BLOCKLIST_UNUSABLE;
+			snprintf(d->why, sizeof d->why, "block list %s: unable to read its index %s: %s",
+			    list, bl.index, strerror(errno));
+			d->verdict = BLOCKLIST_UNUSABLE;
 			break;
 		}
 	}
 	blocklist_close(&bl);
-	return v;
+	d->refuse = d->verdict == BLOCKLIST_BLOCK
+	    || (d->verdict != BLOCKLIST_PASS && !on_error_allow);
 }

@@ -66,10 +66,11 @@ const struct blocklist_bad *blocklist_bad(const struct blocklist *bl, size_t i);
 void blocklist_close(struct blocklist *bl);
 
 /*
- * The decision a connection gets, shared by blockip and every program's
- * --block-list: open (or build) the index, report bad lines to the log,
- * and look the address up. With good_lines_apply, a malformed list still
- * blocks by its good lines. why gets the reason, for the log record.
+ * The decision a connection gets, the one for blockip and every program's
+ * --block-list: open (or build) the index and look the address up (a NULL
+ * address: only the list is checked). It never logs: what the reading
+ * found wrong with the list (a note, bad lines) comes back in the
+ * decision, for the caller to report.
  */
 enum blocklist_verdict {
 	BLOCKLIST_PASS,
@@ -78,8 +79,19 @@ enum blocklist_verdict {
 	BLOCKLIST_MALFORMED,		/* bad lines (and not blocked by a good one) */
 };
 
-enum blocklist_verdict blocklist_decide(const char *list, const char *index,
-    int good_lines_apply, const struct addr *a, struct blocklist_match *m, char *why,
-    size_t len);
+struct blocklist_decision {
+	enum blocklist_verdict verdict;
+	int refuse;			/* blocked, or unusable or malformed under on-error deny */
+	struct blocklist_match match;	/* BLOCKLIST_BLOCK: the entry */
+	char why[BLOCKLIST_PATHMAX + 256];	/* the reason, for the log record */
+	char note[BLOCKLIST_PATHMAX + 128];	/* why no index file could be used, or "" */
+	uint64_t nbad;			/* the list's bad lines, of which the first */
+	size_t nkept;			/* nkept are in bad[] */
+	struct blocklist_bad bad[BLOCKLIST_BADMAX];
+};
+
+/* on_error_allow: --block-list-on-error allow (a malformed list still blocks by its good lines). */
+void blocklist_decide(const char *list, const char *index, int on_error_allow,
+    const struct addr *a, struct blocklist_decision *d);
 
 #endif

@@ -171,7 +171,7 @@ normalize(char out[KEYMAX], const char *key, size_t len)
 }
 
 static const struct conf_opt *
-lookup(const struct conf_opt *const *tabs, size_t ntabs, const char *key)
+find(const struct conf_opt *const *tabs, size_t ntabs, const char *key)
 {
 	const struct conf_opt *o;
 	size_t t;
@@ -181,6 +181,15 @@ lookup(const struct conf_opt *const *tabs, size_t ntabs, const char *key)
 			if (strcmp(o->name, key) == 0)
 				return o;
 	return NULL;
+}
+
+/* The option a key names, through one alias_of (a program's own other spelling). */
+static const struct conf_opt *
+lookup(const struct conf_opt *const *tabs, size_t ntabs, const char *key)
+{
+	const struct conf_opt *o = find(tabs, ntabs, key);
+
+	return o && o->alias_of ? find(tabs, ntabs, o->alias_of) : o;
 }
 
 /* "no|0|off" style alternatives in one choice string. */
@@ -229,8 +238,6 @@ apply(const struct conf_opt *o, const char *v, int copy, const char *where,
 
 	if (!v && o->type != CONF_FLAG && !(o->type == CONF_CHOICE && o->optional_value))
 		return errf(err, "%s: missing value", where);
-	if (v && *v && o->check && o->check(v, buf, sizeof buf) < 0)
-		return errf(err, "%s: %s", where, buf);
 	if (v && copy && o->type != CONF_FLAG && o->type != CONF_UINT && o->type != CONF_CHOICE
 	    && !(v = keep(v)))
 		return errf(err, "%s: out of memory", where);
@@ -406,7 +413,7 @@ conf_parse(const struct conf_opt *const *tabs, size_t ntabs, int argc, char **ar
 			}
 			if ((strcmp(o->name, "conf-file") == 0) != (pass == 0))
 				continue;
-			snprintf(where, sizeof where, "option --%s", o->name);
+			snprintf(where, sizeof where, "option --%s", key);
 			if (apply(o, v, 0, where, err) < 0)
 				return -1;
 			if (pass == 0 && conf_file_read(tabs, ntabs, v, err) < 0)
@@ -414,22 +421,4 @@ conf_parse(const struct conf_opt *const *tabs, size_t ntabs, int argc, char **ar
 		}
 	}
 	return i;
-}
-
-void
-conf_usage(const struct conf_opt *const *tabs, size_t ntabs, int fd)
-{
-	const struct conf_opt *o;
-	char left[80];
-	size_t t;
-
-	for (t = 0; t < ntabs; t++) {
-		for (o = tabs[t]; o && o->name; o++) {
-			if (o->arg)
-				snprintf(left, sizeof left, "--%s %s", o->name, o->arg);
-			else
-				snprintf(left, sizeof left, "--%s", o->name);
-			dprintf(fd, "  %-28s %s\n", left, o->help);
-		}
-	}
 }

@@ -17,7 +17,7 @@ enum conf_type {
 	CONF_STR,		/* const char * */
 	CONF_LIST,		/* struct conf_list, repeatable */
 	CONF_CHOICE,		/* int index into choices[], NULL-terminated */
-	CONF_FUNC,		/* calls set(dest, value) with the raw value */
+	CONF_FUNC,		/* set(dest, value) parses and keeps the value, once */
 };
 
 #define CONF_LIST_MAX 64	/* entries of one list option */
@@ -39,8 +39,7 @@ struct conf_opt {
 	int (*set)(void *dest, const char *value, char *err, size_t errlen);
 	const char *arg;		/* metavariable for --help, NULL for flags */
 	const char *help;
-	/* Validates a value where it is read, so an error names its file and line. */
-	int (*check)(const char *value, char *err, size_t errlen);
+	const char *alias_of;		/* this name is another spelling of that option */
 };
 
 struct conf_error {
@@ -58,7 +57,6 @@ int conf_parse(const struct conf_opt *const *tabs, size_t ntabs, int argc, char 
 int conf_file_read(const struct conf_opt *const *tabs, size_t ntabs, const char *path,
     struct conf_error *err);
 void conf_free(void);
-void conf_usage(const struct conf_opt *const *tabs, size_t ntabs, int fd);
 int conf_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 int conf_rate(const char *s, unsigned long *n, unsigned long *secs);
 int conf_unescape(const char *s, char *out, size_t cap, size_t *len, const char **why);

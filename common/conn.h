@@ -6,7 +6,9 @@
 #include <time.h>
 
 #include "acl.h"
+#include "addr.h"
 #include "conf.h"
+#include "exit.h"
 #include "io.h"
 #include "log.h"
 #include "peer.h"
@@ -14,21 +16,15 @@
 #include "srctab.h"
 
 /*
- * The connection cycle: configure, identify the client, run the
- * pre-connection check, process the connection through the filter chain,
- * then log one record. A program describes itself in a struct service and
- * hands it to conn_main(), which returns the exit status.
+ * The upper layer: a program (cmd/) describes itself in a struct service
+ * and hands it to conn_main() (program.c), which reads the options, finds
+ * the client or the listening sockets, and runs the connection cycle
+ * (conn.c) once, or once in every child of the accept loop (serve.c). The
+ * cycle is the only place, with serve.c, that logs and picks exit codes
+ * (exit.h); doc/ARCHITECTURE.md walks through it.
  */
-enum {
-	EXIT_SERVED = 0,
-	EXIT_REFUSED = 1,
-	EXIT_USAGE = 100,
-	EXIT_TEMP = 111,
-	EXIT_EXEC = 126,
-	EXIT_NOTFOUND = 127,
-};
 
-/* What the pre-connection step decides. */
+/* What the service's pre-connection step decides. */
 enum conn_verdict { CONN_ACCEPT, CONN_REFUSE };
 
 enum rev_lookup { REV_NO, REV_YES, REV_DOUBLE };
@@ -41,16 +37,21 @@ struct conn_msg {
 	char s[CONN_MSG_MAX];
 };
 
-/* The options every program has (inetkit.conf(5)). */
+/*
+ * The options every program has (inetkit.conf(5)). Each value is parsed
+ * once, where it is read: the rules are compiled, the addresses parsed.
+ */
 struct conn_settings {
 	const char *conf_file;
-	const char *log;
+	enum log_sink log_sink;		/* --log; LOG_SINK_AUTO: detected */
+	const char *log_path;		/* for LOG_SINK_FILE */
 	unsigned long log_level;
-	struct conf_list allow, deny, cidr_allow, cidr_deny;
+	struct acl acl;			/* --allow, --deny, --cidr-allow, --cidr-deny */
 	int reverse_lookups;		/* enum rev_lookup */
 	unsigned long idle_timeout, session_timeout, max_line;
 	int proxy_protocol;		/* expect a PROXY header from a trusted proxy */
-	struct conf_list trusted_proxy;
+	size_t ntrusted;		/* --trusted-proxy */
+	struct cidr trusted[CONF_LIST_MAX];
 	unsigned long proxy_timeout;
 	const char *block_list, *block_list_index;
 	int block_list_on_error;	/* 0 deny, 1 allow */
@@ -61,23 +62,34 @@ struct conn_settings {
 	struct conn_msg refusal_msg, timeout_msg;
 };
 
+/*
+ * How a connection ended: one value, filled by the stage that ends the
+ * connection (conn_end), and read by the connection's one log record.
+ */
+struct conn_outcome {
+	int status;			/* the exit status */
+	const char *verdict;		/* "served", "refused", "login failed"...; NULL: not ended */
+	char rule[ACL_RULEMAX];		/* what decided: the rule, the limit, the reason */
+	int blameless;			/* refused through no fault of the client: no penalty */
+	enum io_end end;		/* how the stream ended */
+	int err;			/* and its errno, if an error */
+};
+
 struct conn {
 	const struct service *svc;
-	struct conn_settings *set;
+	const struct conn_settings *set;
+	struct srctab *table;		/* the table of sources, or NULL */
 	struct io io;
 	struct peer peer;
-	struct acl acl;
 	enum acl_verdict access;	/* the address rules' verdict */
-	char rule[ACL_RULEMAX];		/* the rule that decided, for the log */
-	const char *verdict;		/* "served", "refused", ... for the log */
+	struct conn_outcome out;
 	char user[LOG_ESCBUF];		/* escaped user name, for the log */
 	int conn_fd;
 	const struct serve_conn *sc;	/* in a child of the accept loop, else NULL */
-	int no_penalty;			/* refused by a limit, or by the service's own fault */
 	int trusted_peer;		/* the peer is a trusted proxy, not a client */
 	int argc;			/* operands after the options */
 	char **argv;
-	struct timespec start;
+	struct timespec start;		/* CLOCK_MONOTONIC, for the deadlines and the record */
 	int64_t started_ms;		/* CLOCK_REALTIME, for the table of sources */
 };
 
@@ -87,20 +99,39 @@ struct service {
 	const char *summary;
 	const struct conf_opt *options;	/* the program's own, NULL-name-terminated */
 	int min_operands;
-	/* After the options are read, before any client: returns 0 or an exit status. */
-	int (*configure)(struct conn *c);
+	const char *exit_extra;		/* --help's line for exit codes of its own, or NULL */
+	/*
+	 * After the options are read, before any client: may adjust the
+	 * settings (blockip names the block list); returns 0 or an exit status.
+	 */
+	int (*configure)(struct conn *c, struct conn_settings *s);
 	/* Before any byte is read; may look at c->access. NULL: refuse on deny. */
 	enum conn_verdict (*pre_connection)(struct conn *c);
-	/* Serves the client; returns the exit status. */
+	/* Serves the client; returns conn_served(c) or conn_end(c, ...). */
 	int (*process_connection)(struct conn *c);
 	const struct filter *const *output_filters;	/* NULL-terminated or NULL */
 	const struct filter *const *input_filters;
-	const char *refusal;		/* sent to a refused client, or NULL */
+	const char *refusal;		/* sent to a client the service refused, or NULL */
 };
 
 int conn_main(const struct service *svc, int argc, char **argv);
+
+/* The cycle (conn.c), for conn_main: returns the exit status. */
+int conn_serve(struct conn *c);
+
+/*
+ * Ends the connection: records its status, verdict and, if fmt is not
+ * NULL, why; the first stage to end it decides. Returns status.
+ */
+int conn_end(struct conn *c, int status, const char *verdict, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A session that ran to its end: served, unless the stream failed. */
+int conn_served(struct conn *c);
 void conn_set_user(struct conn *c, const char *user, size_t len);
-int conn_end_status(const struct conn *c);
 int conn_penalized(const struct conn *c);
+
+struct blocklist_decision;
+/* Logs what reading the block list LIST found wrong with it (blockip --check too). */
+void conn_log_blocklist(const char *list, const struct blocklist_decision *d);
 
 #endif

@@ -539,31 +539,46 @@ io_getline(struct io *io, const char **line, size_t *len)
 int
 io_close(struct io *io)
 {
-	char tmp[4096];
-	struct timespec t0;
-	size_t drained = 0;
-	ssize_t n;
 	int r = io_flush(io);
 
 	if (!io->wsock || (io->end != IO_OK && io->end != IO_EOF) || r < 0)
 		return r;
-	shutdown(io->wfd, SHUT_WR);
 	if (io->end == IO_EOF || !io->rsock)
-		return r;
+		shutdown(io->wfd, SHUT_WR);
+	else
+		io_linger(io->rfd, io->wfd);
+	return r;
+}
+
+/*
+ * The clean close of a socket, also for a refusal sent without a session:
+ * a FIN after the last byte, then unread input drained briefly (LINGER_MS,
+ * LINGER_BYTES) so that the kernel does not answer it with a reset that
+ * could destroy the reply in flight. wfd not a socket: nothing to do.
+ */
+void
+io_linger(int rfd, int wfd)
+{
+	char tmp[4096];
+	struct timespec t0;
+	size_t drained = 0;
+	ssize_t n;
+
+	if (shutdown(wfd, SHUT_WR) < 0)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (drained < LINGER_BYTES) {
-		struct pollfd p = { .fd = io->rfd, .events = POLLIN };
+		struct pollfd p = { .fd = rfd, .events = POLLIN };
 		long left;
 
 		left = LINGER_MS - io_ms_since(&t0);
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
-		n = recv(io->rfd, tmp, sizeof tmp, MSG_DONTWAIT);
+		n = recv(rfd, tmp, sizeof tmp, MSG_DONTWAIT);
 		if (n <= 0)
 			break;
 		drained += (size_t)n;
 	}
-	return r;
 }
 
 const char *

@@ -71,6 +71,7 @@ int io_write(struct io *io, const void *buf, size_t len);
 int io_puts(struct io *io, const char *s);
 int io_flush(struct io *io);
 int io_close(struct io *io);
+void io_linger(int rfd, int wfd);
 const char *io_end_name(enum io_end e);
 int io_write_all(int fd, const void *buf, size_t len, const struct io_write_how *how);
 long io_ms_since(const struct timespec *t0);

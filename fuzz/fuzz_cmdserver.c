@@ -172,7 +172,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lseek(in, 0, SEEK_SET);
 
 	memset(&c, 0, sizeof c);
-	c.verdict = "served";
 	c.conn_fd = in;
 	if (io_init(&c.io, in, out, max_line, 0) < 0)
 		abort();

@@ -26,21 +26,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 
-static int
-check_cidr(const char *v, char *err, size_t len)
-{
-	struct cidr c;
+/* The rules, as the programs read them: each value compiled or parsed where it is read. */
+static struct acl acl;
 
-	if (cidr_parse(&c, v) == 0)
-		return 0;
-	snprintf(err, len, "not a CIDR block");
-	return -1;
+static int
+set_allow(void *dest, const char *v, char *err, size_t len)
+{
+	return acl_add(dest, ACL_RULE_ALLOW, v, err, len);
+}
+
+static int
+set_cidr_allow(void *dest, const char *v, char *err, size_t len)
+{
+	return acl_add(dest, ACL_RULE_CIDR_ALLOW, v, err, len);
 }
 
 static int flag, choice;
 static unsigned long num;
 static const char *str;
-static struct conf_list list, rules, blocks;
+static struct conf_list list;
 
 static const struct conf_opt opts[] = {
 	{ .name = "flag", .type = CONF_FLAG, .dest = &flag, .help = "" },
@@ -48,10 +52,11 @@ static const struct conf_opt opts[] = {
 	    .help = "" },
 	{ .name = "str", .type = CONF_STR, .dest = &str, .arg = "S", .help = "" },
 	{ .name = "list", .type = CONF_LIST, .dest = &list, .arg = "L", .help = "" },
-	{ .name = "allow", .type = CONF_LIST, .dest = &rules, .arg = "REGEX", .help = "",
-	    .check = acl_pattern_check },
-	{ .name = "cidr-allow", .type = CONF_LIST, .dest = &blocks, .arg = "CIDR", .help = "",
-	    .check = check_cidr },
+	{ .name = "allow", .type = CONF_FUNC, .dest = &acl, .set = set_allow, .arg = "REGEX",
+	    .help = "" },
+	{ .name = "cidr-allow", .type = CONF_FUNC, .dest = &acl, .set = set_cidr_allow,
+	    .arg = "CIDR", .help = "" },
+	{ .name = "other-spelling", .alias_of = "num" },
 	{ .name = "choice", .type = CONF_CHOICE, .dest = &choice, .choices = choices,
 	    .arg = "C", .help = "", .optional_value = 1 },
 	{ .name = NULL },
@@ -69,7 +74,7 @@ check_values(int r, const struct conf_error *err)
 			abort();	/* values are quoted escaped */
 	if (num && (num < 1 || num > 1000))
 		abort();
-	if (list.n > CONF_LIST_MAX || rules.n > CONF_LIST_MAX || blocks.n > CONF_LIST_MAX)
+	if (list.n > CONF_LIST_MAX || acl.nallow > CONF_LIST_MAX || acl.ncallow > CONF_LIST_MAX)
 		abort();
 }
 
@@ -81,8 +86,9 @@ reset(void)
 	num = 0;
 	str = NULL;
 	memset(&list, 0, sizeof list);
-	memset(&rules, 0, sizeof rules);
-	memset(&blocks, 0, sizeof blocks);
+	while (acl.nallow)
+		regfree(&acl.allow[--acl.nallow]);
+	memset(&acl, 0, sizeof acl);
 }
 
 /* The input as argv: "prog", then one argument a line (NUL bytes end one early). */

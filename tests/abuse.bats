@@ -550,7 +550,7 @@ EOF
 		run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/blockip" "$f" "$BIN/echo"
 		[ "$status" -eq 1 ] || fail "blockip $f: exit $status"
 		assert_out_empty
-		grep -qF "error: block list $f unusable: $why: refusing 198.51.100.1 (--on-error deny)" "$ERR" ||
+		grep -qF "error: block list $f unusable: $why: refusing 198.51.100.1 (--block-list-on-error deny)" "$ERR" ||
 			fail "blockip $f: $(cat "$ERR")"
 		run feed 'hi\n' env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/echo" --block-list "$f"
 		[ "$status" -eq 1 ] || fail "echo --block-list $f: exit $status"
@@ -603,7 +603,7 @@ EOF
 	assert_line --partial "line 1: bad entry \"$(printf '1%.0s' {1..63})\" (the first 63 of 20000 bytes)"
 	assert_line --partial 'line 2: bad entry "192.0.2.1%00"'
 	assert_line --partial 'line 3: bad entry "%1B[31m10.0.0.1"'
-	assert_line --partial "block list $FIX/garbled malformed: 3 bad lines: allowing 198.51.100.1 (--on-error allow)"
+	assert_line --partial "block list $FIX/garbled malformed: 3 bad lines: allowing 198.51.100.1 (--block-list-on-error allow)"
 }
 
 # --- signals ---------------------------------------------------------------------

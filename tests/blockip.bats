@@ -214,29 +214,29 @@ teardown() {
 	assert_line --partial "block list $LIST line 2: bad entry \"not-an-address\""
 	assert_line --partial "block list $LIST line 3: bad entry \"10.0.0.0/33\""
 	assert_line --partial "block list $LIST line 4: bad entry \"10.1.1.1 10.2.2.2\""
-	assert_line --partial "malformed: 3 bad lines: refusing 198.51.100.1 (--on-error deny)"
+	assert_line --partial "malformed: 3 bad lines: refusing 198.51.100.1 (--block-list-on-error deny)"
 	refute_line "hi"
 	run env PROTO=TCP TCPREMOTEIP=198.51.100.1 "$BIN/blockip" --on-error allow "$LIST" "$BIN/echo" <<<"hi"
 	assert_success
 	assert_line "hi"
-	assert_line --partial "allowing 198.51.100.1 (--on-error allow)"
+	assert_line --partial "allowing 198.51.100.1 (--block-list-on-error allow)"
 	run env PROTO=TCP TCPREMOTEIP=192.0.2.9 "$BIN/blockip" --on-error allow "$LIST" "$BIN/echo" <<<"hi"
 	assert_failure 1
 	assert_line --partial "blocked 192.0.2.9 ($LIST line 5: 192.0.2.0/24)"
 	run "$BIN/blockip" --check 198.51.100.1 "$LIST"
 	assert_failure 1
-	assert_line "198.51.100.1: blocked: block list $LIST malformed: 3 bad lines (--on-error deny)"
+	assert_line "198.51.100.1: blocked: block list $LIST malformed: 3 bad lines (--block-list-on-error deny)"
 }
 
 @test "a missing list refuses by default and allows with --on-error allow, logged both ways" {
 	run env PROTO=TCP TCPREMOTEIP=192.0.2.1 "$BIN/blockip" "$LIST.none" "$BIN/echo" <<<"hi"
 	assert_failure 1
-	assert_line --partial "block list $LIST.none unusable: No such file or directory: refusing 192.0.2.1 (--on-error deny)"
+	assert_line --partial "block list $LIST.none unusable: No such file or directory: refusing 192.0.2.1 (--block-list-on-error deny)"
 	refute_line "hi"
 	run env PROTO=TCP TCPREMOTEIP=192.0.2.1 "$BIN/blockip" --on-error allow "$LIST.none" "$BIN/echo" <<<"hi"
 	assert_success
 	assert_line "hi"
-	assert_line --partial "block list $LIST.none unusable: No such file or directory: allowing 192.0.2.1 (--on-error allow)"
+	assert_line --partial "block list $LIST.none unusable: No such file or directory: allowing 192.0.2.1 (--block-list-on-error allow)"
 	run "$BIN/blockip" --check 192.0.2.1 "$LIST.none"
 	assert_failure 1
 	run "$BIN/blockip" --check 192.0.2.1 --on-error allow "$LIST.none"

@@ -270,14 +270,14 @@ no_index_written() {
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/size")" 0
 	run child_status 1
 	assert_output 1
-	wait_log "$LOG" "error: block list $LIST changed while being read: refusing 127\.0\.0\.1 \(--on-error deny\)"
+	wait_log "$LOG" "error: block list $LIST changed while being read: refusing 127\.0\.0\.1 \(--block-list-on-error deny\)"
 	no_index_written
 	truncated_during_compile "$BIN/blockip" --on-error allow "$LIST" "$BIN/echo"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/size")" 6
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "hello"
 	run child_status 2
 	assert_output 0
-	wait_log "$LOG" "warning: block list $LIST changed while being read: allowing 127\.0\.0\.1 \(--on-error allow\)"
+	wait_log "$LOG" "warning: block list $LIST changed while being read: allowing 127\.0\.0\.1 \(--block-list-on-error allow\)"
 	run grep -c "died with code" "$LOG"
 	assert_output 2
 	no_index_written

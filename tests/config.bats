@@ -353,8 +353,9 @@ exit 0"
 }
 
 @test "an unexpected operand exits 100 with a usage line" {
-	assert_usage_error 'usage: inetkit-echo \[OPTION\.\.\.\] \(see --help\)' echo foo
-	assert_usage_error 'usage: inetkit-lcecho \[OPTION\.\.\.\] \(see --help\)' lcecho -- --idle-timeout
+	# The usage line names the program as it was invoked.
+	assert_usage_error "usage: $BIN/echo \\[OPTION\\.\\.\\.\\] \\(see --help\\)" echo foo
+	assert_usage_error "usage: $BIN/lcecho \\[OPTION\\.\\.\\.\\] \\(see --help\\)" lcecho -- --idle-timeout
 }
 
 @test "more than 64 values of a list option exit 100 naming the option" {
@@ -476,19 +477,20 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 	run --separate-stderr "$BIN/echo" --help </dev/null
 	assert_success
 	assert_equal "$stderr" ""
-	assert_line --index 0 'usage: inetkit-echo [OPTION...]'
+	assert_line --index 0 "usage: $BIN/echo [OPTION...]"
 	local o
 	for o in "${COMMON_OPTS[@]}" '--rfc862'; do
 		assert_line --regexp "^  $o +[^ ]"
 	done
-	assert_output --partial 'Exit status: 0 served, 1 refused, 100 usage or bad configuration,'
+	assert_output --partial 'Exit status: 0 served, 1 refused, 100 usage, bad configuration or malformed'
+	assert_output --partial 'input, 111 system or temporary failure.'
 }
 
 @test "lcecho --help exits 0 and lists every option, without --rfc862" {
 	run --separate-stderr "$BIN/lcecho" --help </dev/null
 	assert_success
 	assert_equal "$stderr" ""
-	assert_line --index 0 'usage: inetkit-lcecho [OPTION...]'
+	assert_line --index 0 "usage: $BIN/lcecho [OPTION...]"
 	local o
 	for o in "${COMMON_OPTS[@]}"; do
 		assert_line --regexp "^  $o +[^ ]"
