@@ -10,9 +10,12 @@
 
 #define DIE_MSGMAX 1024
 
-static void __attribute__((noreturn))
-fatal(int code, const char *msg, int err)
+static void __attribute__((noreturn, format(printf, 3, 0)))
+vdie(int code, int err, const char *fmt, va_list ap)
 {
+	char msg[DIE_MSGMAX];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (err)
 		log_msg(LOG_LVL_ERR, "fatal: %s: %s", msg, strerror(err));
 	else
@@ -23,39 +26,21 @@ fatal(int code, const char *msg, int err)
 void
 die(int code, const char *fmt, ...)
 {
-	char msg[DIE_MSGMAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	fatal(code, msg, 0);
+	vdie(code, 0, fmt, ap);
+	va_end(ap);	/* not reached: vdie exits */
 }
 
 /* As die(), with ": strerror(errno)" appended. */
 void
 die_sys(int code, const char *fmt, ...)
 {
-	char msg[DIE_MSGMAX];
 	int e = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	fatal(code, msg, e);
-}
-
-void
-warn(const char *fmt, ...)
-{
-	char msg[DIE_MSGMAX];
-	int e = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_msg(LOG_LVL_WARNING, "%s", msg);
-	errno = e;
+	vdie(code, e, fmt, ap);
+	va_end(ap);	/* not reached */
 }

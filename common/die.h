@@ -4,13 +4,11 @@
 
 /*
  * For programs in cmd/ only: the library never exits. Messages go to the
- * log (never to the client) as "fatal: ..." or "warning: ...".
+ * log (never to the client) as "fatal: ...".
  */
 void die(int code, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
 void die_sys(int code, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
-void warn(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
 
 #endif
