@@ -105,10 +105,10 @@ check(int argc, char **argv)
 		die(EXIT_USAGE, "usage: %s --check ADDR [--block-list-index PATH] "
 		    "[--block-list-on-error deny|allow] LIST", argv[0]);
 	if (addr_parse(&a, check_opt) < 0) {
-		char esc[LOG_ESCBUF];
+		char esc[TEXT_ESCBUF];
 
 		die(EXIT_USAGE, "option --check: \"%.64s\" is not an IPv4 or IPv6 address",
-		    log_escape(esc, check_opt, strlen(check_opt)));
+		    text_escape(esc, check_opt, strlen(check_opt)));
 	}
 	list = argv[first];
 	blocklist_decide(list, index, on_error, &a, &d);

@@ -292,9 +292,9 @@ failed(struct conn *c, const struct auth_login *lg, enum auth_result r,
 		[AUTH_PASS_EXPIRED] = "Password expired\n",
 		[AUTH_ACCT_LOCKED] = "Account locked or not permitted\n",
 	};
-	char esc[LOG_ESCBUF];
+	char esc[TEXT_ESCBUF];
 
-	log_escape(esc, lg->why, strlen(lg->why));
+	text_escape(esc, lg->why, strlen(lg->why));
 	if (r == AUTH_UNAVAIL)
 		log_msg(LOG_LVL_ERR, "login refused for user %s from %s: %s",
 		    c->user[0] ? c->user : "-", peer_str(&c->peer), esc);

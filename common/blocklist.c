@@ -673,7 +673,7 @@ fnv1a(const char *s)
  * ($CACHE_DIRECTORY, first entry) under a name made from the list's path,
  * else LIST.idx beside the list.
  */
-int
+static int
 blocklist_index_path(char *out, size_t len, const char *list, const char *index)
 {
 	const char *cd = getenv("CACHE_DIRECTORY"), *base = strrchr(list, '/');

@@ -55,7 +55,6 @@ struct blocklist_match {
 	char text[ADDR_STRMAX + 5];	/* the entry, canonical: "192.0.2.0/24" */
 };
 
-int blocklist_index_path(char *out, size_t len, const char *list, const char *index);
 int blocklist_open(struct blocklist *bl, const char *list, const char *index);
 int blocklist_compile(struct blocklist *bl, const char *text, size_t len);
 int blocklist_lookup(const struct blocklist *bl, const struct addr *a,

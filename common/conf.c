@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "log.h"
+#include "text.h"
 
 #define KEYMAX 64
 
@@ -60,97 +60,8 @@ errf(struct conf_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	log_escape_to(err->msg, sizeof err->msg, raw, strlen(raw));
+	text_escape_to(err->msg, sizeof err->msg, raw, strlen(raw));
 	return -1;
-}
-
-int
-conf_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-	unsigned long v = 0;
-	const char *p = s;
-
-	if (!*p)
-		goto bad;
-	for (; *p; p++) {
-		unsigned long d = (unsigned long)(*p - '0');
-
-		if (*p < '0' || *p > '9' || v > (ULONG_MAX - d) / 10)
-			goto bad;
-		v = v * 10 + d;
-	}
-	if (v < min || v > max)
-		goto bad;
-	*out = v;
-	return 0;
-bad:
-	errno = ERANGE;
-	return -1;
-}
-
-/* "N/SECS": N connections (1 to CONF_RATE_N_MAX) per SECS seconds (1 to CONF_RATE_SECS_MAX). */
-int
-conf_rate(const char *s, unsigned long *n, unsigned long *secs)
-{
-	const char *slash = strchr(s, '/');
-	char num[16];
-
-	if (!slash || (size_t)(slash - s) >= sizeof num)
-		return -1;
-	memcpy(num, s, (size_t)(slash - s));
-	num[slash - s] = '\0';
-	return conf_uint(num, 1, CONF_RATE_N_MAX, n) == 0
-	    && conf_uint(slash + 1, 1, CONF_RATE_SECS_MAX, secs) == 0 ? 0 : -1;
-}
-
-static int
-hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/*
- * Text with the C escapes \r \n \t \\ and \xHH decoded into out (cap
- * bytes, not terminated: the text may hold any byte); -1 with *why if an
- * escape is bad or the text is longer than cap.
- */
-int
-conf_unescape(const char *s, char *out, size_t cap, size_t *len, const char **why)
-{
-	size_t n = 0;
-	int hi, lo;
-
-	for (; *s; s++) {
-		char ch = *s;
-
-		if (ch == '\\') {
-			switch (*++s) {
-			case 'r': ch = '\r'; break;
-			case 'n': ch = '\n'; break;
-			case 't': ch = '\t'; break;
-			case '\\': ch = '\\'; break;
-			case 'x':
-				if ((hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0) {
-					*why = "\\x takes two hex digits";
-					return -1;
-				}
-				ch = (char)(hi << 4 | lo);
-				s += 2;
-				break;
-			default:
-				*why = "unknown escape (\\r \\n \\t \\\\ \\xHH)";
-				return -1;
-			}
-		}
-		if (n == cap) {
-			*why = "too long";
-			return -1;
-		}
-		out[n++] = ch;
-	}
-	*len = n;
-	return 0;
 }
 
 /* Copies key with '_' read as '-' and aliases resolved; -1 if too long. */
@@ -251,7 +162,7 @@ apply(const struct conf_opt *o, const char *v, int copy, const char *where,
 			return errf(err, "%s: \"%.64s\" is not yes or no", where, v);
 		return 0;
 	case CONF_UINT:
-		if (conf_uint(v, o->min, o->max, &u) < 0)
+		if (text_uint(v, o->min, o->max, &u) < 0)
 			return errf(err, "%s: \"%.64s\" is not a whole number from %lu to %lu",
 			    where, v, o->min, o->max);
 		*(unsigned long *)o->dest = u;

@@ -57,11 +57,5 @@ int conf_parse(const struct conf_opt *const *tabs, size_t ntabs, int argc, char 
 int conf_file_read(const struct conf_opt *const *tabs, size_t ntabs, const char *path,
     struct conf_error *err);
 void conf_free(void);
-int conf_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
-int conf_rate(const char *s, unsigned long *n, unsigned long *secs);
-int conf_unescape(const char *s, char *out, size_t cap, size_t *len, const char **why);
-
-#define CONF_RATE_N_MAX 1000000UL	/* connections, in "N/SECS" */
-#define CONF_RATE_SECS_MAX 86400UL
 
 #endif

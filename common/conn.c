@@ -48,7 +48,7 @@ conn_served(struct conn *c)
 void
 conn_set_user(struct conn *c, const char *user, size_t len)
 {
-	log_escape_field(c->user, user, len);
+	text_escape_field(c->user, user, len);
 }
 
 /* A login under way when its source was penalized never succeeds (cmdserver asks). */
@@ -78,14 +78,14 @@ set_blocking(int fd)
  * Stage 2. The PROXY header comes off the stream before anything else, and
  * only from a socket peer in --trusted-proxy; anything else ends the
  * connection, with nothing sent in place of a header (the stream is not the
- * client's yet). The peer is then who the header says (peer.h, PEER_PROXY).
+ * client's yet). The peer is then who the header says (peer_set_proxy).
  */
 static int
 proxy_stage(struct conn *c)
 {
 	static char buf[PROXY_HDR_MAX];
 	const struct conn_settings *s = c->set;
-	char esc[LOG_ESCBUF];
+	char esc[TEXT_ESCBUF];
 	struct proxy_hdr h;
 	enum proxy_status st;
 	size_t i, got;
@@ -108,7 +108,7 @@ proxy_stage(struct conn *c)
 	if (st != PROXY_OK) {
 		const char *why = st == PROXY_IOERR ? strerror(errno) : NULL;
 
-		log_escape_field(esc, buf, got < 32 ? got : 32);
+		text_escape_field(esc, buf, got < 32 ? got : 32);
 		return conn_end(c, st == PROXY_TIMEOUT ? EXIT_REFUSED : st == PROXY_IOERR ? EXIT_TEMP
 		    : EXIT_USAGE, "refused", "proxy: %s%s%.48s%s%.96s", proxy_status_name(st),
 		    why ? ": " : "", why ? why : "", got ? ", got " : "", got ? esc : "");
@@ -186,7 +186,7 @@ limit_stage(struct conn *c)
 void
 conn_log_blocklist(const char *list, const struct blocklist_decision *d)
 {
-	char esc[LOG_ESCBUF];
+	char esc[TEXT_ESCBUF];
 	size_t i;
 
 	if (d->note[0])
@@ -200,7 +200,7 @@ conn_log_blocklist(const char *list, const struct blocklist_decision *d)
 			snprintf(more, sizeof more, " (the first %u of %s%u bytes)", (unsigned)b->len,
 			    b->full == UINT32_MAX ? "at least " : "", (unsigned)b->full);
 		log_msg(LOG_LVL_WARNING, "block list %s line %llu: bad entry \"%s\"%s", list,
-		    (unsigned long long)b->line, log_escape(esc, b->text, b->len), more);
+		    (unsigned long long)b->line, text_escape(esc, b->text, b->len), more);
 	}
 	if (d->nbad > d->nkept)
 		log_msg(LOG_LVL_WARNING, "block list %s: %llu more bad lines", list,

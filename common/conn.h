@@ -14,6 +14,7 @@
 #include "peer.h"
 #include "serve.h"
 #include "srctab.h"
+#include "text.h"
 
 /*
  * The upper layer: a program (cmd/) describes itself in a struct service
@@ -83,7 +84,7 @@ struct conn {
 	struct peer peer;
 	enum acl_verdict access;	/* the address rules' verdict */
 	struct conn_outcome out;
-	char user[LOG_ESCBUF];		/* escaped user name, for the log */
+	char user[TEXT_ESCBUF];		/* escaped user name, for the log */
 	int conn_fd;
 	const struct serve_conn *sc;	/* in a child of the accept loop, else NULL */
 	int trusted_peer;		/* the peer is a trusted proxy, not a client */

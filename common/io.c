@@ -433,7 +433,7 @@ sink_in(void *ctx, const char *buf, size_t len)
  * output first. Returns the bytes added, 0 at end of input, -1 when the
  * stream ended otherwise (io->end says why).
  */
-int
+static int
 io_fill(struct io *io)
 {
 	char tmp[16384];

@@ -64,7 +64,6 @@ void io_free(struct io *io);
 void io_signals(void);
 void io_deadline(enum io_end why, const struct timespec *base, unsigned secs);
 int io_stopped(void);
-int io_fill(struct io *io);
 ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);
 int io_write(struct io *io, const void *buf, size_t len);

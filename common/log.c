@@ -79,9 +79,8 @@ log_init(const char *name)
 }
 
 int
-log_open(enum log_sink s, const char *path, int conn_fd)
+log_open(enum log_sink s, const char *path)
 {
-	(void)conn_fd;
 	if (s == LOG_SINK_AUTO) {
 		sink = detect();
 		return 0;
@@ -112,24 +111,6 @@ log_level(void)
 }
 
 /* Until their callers use text.h: the escapes, under their old names. */
-const char *
-log_escape_to(char *out, size_t cap, const char *s, size_t len)
-{
-	return text_escape_to(out, cap, s, len);
-}
-
-const char *
-log_escape(char out[LOG_ESCBUF], const char *s, size_t len)
-{
-	return text_escape(out, s, len);
-}
-
-const char *
-log_escape_field(char out[LOG_ESCBUF], const char *s, size_t len)
-{
-	return text_escape_field(out, s, len);
-}
-
 static void
 to_stream(int fd, int lvl, const char *msg, int stamp)
 {

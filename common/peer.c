@@ -57,7 +57,6 @@ from_ucspi(struct peer *p)
 	snprintf(name, sizeof name, "%sLOCALPORT", proto);
 	set_port(p->local_port, getenv(name));
 	p->family = p->remote.family;
-	p->source = PEER_UCSPI;
 	return 1;
 }
 
@@ -80,7 +79,6 @@ from_socket(struct peer *p, int fd)
 	memset(&ss, 0, sizeof ss);	/* what a short address leaves out reads as 0 */
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		return errno == ENOTSOCK ? 0 : -1;
-	p->source = PEER_SOCKET;
 	p->family = ss.ss_family;
 	if (ss.ss_family == AF_UNIX) {
 		struct ucred cred;
@@ -123,7 +121,6 @@ from_env(struct peer *p)
 		return 0;
 	set_port(p->remote_port, getenv("REMOTE_PORT"));
 	p->family = p->remote.family;
-	p->source = PEER_ENV;
 	return 1;
 }
 
@@ -162,7 +159,6 @@ void
 peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
     const struct addr *local, unsigned local_port)
 {
-	p->source = PEER_PROXY;
 	p->proxied = 1;
 	p->remote = *remote;
 	p->local = *local;

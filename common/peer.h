@@ -6,20 +6,10 @@
 
 #include "addr.h"
 
-/* Where the client's identity came from, most trusted first. */
-enum peer_source {
-	PEER_UNKNOWN,
-	PEER_PROXY,		/* PROXY protocol header from a trusted proxy */
-	PEER_UCSPI,		/* PROTO / <PROTO>REMOTEIP from an upstream wrapper */
-	PEER_SOCKET,		/* getpeername on the connection */
-	PEER_ENV,		/* REMOTE_ADDR / REMOTE_HOST for a non-socket */
-};
-
 #define PEER_PORTMAX 6
 #define PEER_HOSTMAX 256
 
 struct peer {
-	enum peer_source source;
 	int family;			/* AF_INET, AF_INET6, AF_UNIX or AF_UNSPEC */
 	struct addr remote, local;	/* valid when has_remote / has_local */
 	int has_remote, has_local;

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log.h"
 #include "serve.h"
+#include "text.h"
 
 #define INETKIT_VERSION "0.1.0"
 #define SD_LISTEN_FDS_START 3
@@ -122,10 +123,10 @@ set_rate(void *dest, const char *v, char *err, size_t len)
 {
 	struct srctab_rate *r = dest;
 
-	if (conf_rate(v, &r->n, &r->secs) == 0)
+	if (text_rate(v, &r->n, &r->secs) == 0)
 		return 0;
 	snprintf(err, len, "\"%.64s\" is not N/SECS (1 to %lu connections per 1 to %lu seconds)",
-	    v, CONF_RATE_N_MAX, CONF_RATE_SECS_MAX);
+	    v, TEXT_RATE_N_MAX, TEXT_RATE_SECS_MAX);
 	return -1;
 }
 
@@ -136,7 +137,7 @@ set_msg(void *dest, const char *v, char *err, size_t len)
 	struct conn_msg *m = dest;
 	const char *why;
 
-	if (conf_unescape(v, m->s, sizeof m->s, &m->len, &why) == 0)
+	if (text_unescape(v, m->s, sizeof m->s, &m->len, &why) == 0)
 		return 0;
 	m->len = 0;
 	if (strcmp(why, "too long") == 0)
@@ -279,7 +280,7 @@ open_log(void)
 {
 	if (settings.log_sink == LOG_SINK_AUTO)
 		return 0;
-	if (log_open(settings.log_sink, settings.log_path, -1) < 0) {
+	if (log_open(settings.log_sink, settings.log_path) < 0) {
 		log_msg(LOG_LVL_ERR, "fatal: option --log: unable to open %s: %s",
 		    settings.log_path, strerror(errno));
 		return -1;
@@ -306,9 +307,9 @@ activation(int *fd, int *lfds, size_t *nl)
 
 	*fd = 0;
 	*nl = 0;
-	if (pid && fds && conf_uint(pid, 1, (unsigned long)-1, &p) == 0
+	if (pid && fds && text_uint(pid, 1, (unsigned long)-1, &p) == 0
 	    && p == (unsigned long)getpid()) {
-		if (conf_uint(fds, 1, SERVE_LISTEN_MAX, &n) < 0) {
+		if (text_uint(fds, 1, SERVE_LISTEN_MAX, &n) < 0) {
 			log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%.16s: expected 1 to %d sockets",
 			    fds, SERVE_LISTEN_MAX);
 			return EXIT_USAGE;

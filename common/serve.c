@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "conf.h"
 #include "log.h"
 #include "serve.h"
+#include "text.h"
 
 #define BACKLOG 128
 
@@ -71,7 +71,7 @@ serve_listen(const char *spec, int *fd, char *err, size_t errlen)
 	int one = 1, s;
 
 	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof host
-	    || conf_uint(colon + 1, 1, 65535, &port) < 0) {
+	    || text_uint(colon + 1, 1, 65535, &port) < 0) {
 		snprintf(err, errlen, "\"%.64s\" is not ADDRESS:PORT", spec);
 		return SERVE_BADSPEC;
 	}

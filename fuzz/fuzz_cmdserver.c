@@ -99,7 +99,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	motd_file = motd_path;
 	utmp_file = utmp_path;
 	fail_delay = 0;
-	log_open(LOG_SINK_FILE, "/dev/null", -1);
+	log_open(LOG_SINK_FILE, "/dev/null");
 	log_set_level(LOG_LVL_DEBUG);
 	return 0;
 }
