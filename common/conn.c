@@ -310,7 +310,8 @@ penalize(struct conn *c)
 	struct srctab_note note;
 	enum srctab_verdict v;
 
-	if (!c->table || c->out.blameless || c->trusted_peer || !c->peer.has_remote)
+	if (c->out.status != EXIT_REFUSED || !c->table || c->out.blameless || c->trusted_peer
+	    || !c->peer.has_remote)
 		return;
 	v = srctab_refused(c->table, &c->peer.remote, &c->set->limits, c->started_ms,
 	    srctab_now(), &note);
@@ -369,16 +370,28 @@ log_record(const struct conn *c)
 	}
 }
 
-/* Stage 10. Every connection that got as far as a client ends here. */
+/*
+ * Stage 10. Every connection that got as far as a client ends here, with
+ * its one record. The penalty, if any, was recorded before the client could
+ * see the end (ended_refused): a client that reconnects the moment it reads
+ * "Access Denied" must find its source penalized already.
+ */
 static int
 finish(struct conn *c)
 {
 	c->out.end = c->io.end;
 	c->out.err = c->io.err;
-	if (c->out.status == EXIT_REFUSED)
-		penalize(c);
 	log_record(c);
 	return c->out.status;
+}
+
+/* A refusal before the session: the penalty, then the refusal itself, then the record. */
+static int
+ended_refused(struct conn *c, const char *own)
+{
+	penalize(c);
+	refuse(c, own);
+	return finish(c);
 }
 
 static int
@@ -400,10 +413,12 @@ timed_out(const struct io *io)
  *   5. the address rules (acl_check), into c->access;
  *   6. the block list, unless the rules already refused;
  *   7. the service's pre-connection step (default: refuse on a deny);
- *      a refusal from 3 to 7 is applied here, before any buffer exists;
+ *      a refusal from 3 to 7 is applied where it is decided, before any
+ *      buffer exists: the penalty, then the message (ended_refused);
  *   8. the session: buffers, filters, the service's process_connection;
- *   9. the timeout message, if the session timed out; a clean close;
- *  10. the penalty, if refused, then the one log record (finish).
+ *   9. the penalty, if refused (before the client can see the end of the
+ *      connection); the timeout message, if it timed out; a clean close;
+ *  10. the one log record (finish).
  */
 int
 conn_serve(struct conn *c)
@@ -423,30 +438,27 @@ conn_serve(struct conn *c)
 		set_blocking(1);
 	/* 2: an upstream inetkit wrapper that took the header exported who it named. */
 	if (s->proxy_protocol && !getenv("INETKIT_PROXIED")) {
-		if (proxy_stage(c) != EXIT_SERVED)
+		if (proxy_stage(c) != EXIT_SERVED) {
+			penalize(c);
 			return finish(c);
+		}
 	} else if (peer_identify(&c->peer, fd) < 0) {
 		log_msg(LOG_LVL_ERR, "unable to identify the client: %s", strerror(errno));
 		return EXIT_TEMP;
 	}
 	/* 3 to 6 */
-	if (limit_stage(c) != EXIT_SERVED) {
-		refuse(c, NULL);
-		return finish(c);
-	}
+	if (limit_stage(c) != EXIT_SERVED)
+		return ended_refused(c, NULL);
 	if (s->reverse_lookups != REV_NO)
 		peer_lookup_host(&c->peer, s->reverse_lookups == REV_DOUBLE);
 	c->access = acl_check(&s->acl, &c->peer, c->out.rule);
-	if (s->block_list && !acl_refused(c->access) && block_stage(c) != EXIT_SERVED) {
-		refuse(c, NULL);
-		return finish(c);
-	}
+	if (s->block_list && !acl_refused(c->access) && block_stage(c) != EXIT_SERVED)
+		return ended_refused(c, NULL);
 	/* 7 */
 	if ((svc->pre_connection ? svc->pre_connection(c) : acl_refused(c->access) ? CONN_REFUSE
 	    : CONN_ACCEPT) == CONN_REFUSE) {
 		conn_end(c, EXIT_REFUSED, "refused", NULL);
-		refuse(c, svc->refusal);
-		return finish(c);
+		return ended_refused(c, svc->refusal);
 	}
 	/* 8 */
 	if (io_init(&c->io, fd, wfd, s->max_line, (unsigned)s->idle_timeout) < 0) {
@@ -461,9 +473,11 @@ conn_serve(struct conn *c)
 	}
 	status = svc->process_connection(c);
 	conn_end(c, status, "served", NULL);
-	/* 9: a session that ends on a failed flush was not served after all. */
+	/* 9: the penalty before the last bytes (a failed login's answer) are flushed. */
+	penalize(c);
 	if (timed_out(&c->io))
 		send_now(c, s->timeout_msg.s, s->timeout_msg.len);
+	/* A session that ends on a failed flush was not served after all. */
 	if (io_close(&c->io) < 0 && c->out.status == EXIT_SERVED && c->io.end == IO_ERROR)
 		c->out.status = EXIT_TEMP;
 	/* 10 */

@@ -121,6 +121,21 @@ echo_from() {
 	assert_output "$(id -u) 600"
 }
 
+@test "a failed login's penalty is recorded before its Access Denied can reach the client" {
+	command -v strace >/dev/null || skip "strace not installed"
+	# Every shutdown(2) waits 0.4 s: a penalty recorded only after the close
+	# (the old order) would leave the client, which reconnects the moment it
+	# reads "Access Denied", time to get another password prompt.
+	inetd_on env ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=shutdown \
+	    -e inject=shutdown:delay_enter=400000 "$BIN/cmdserver" \
+	    --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 0 --state-dir "$STATE" \
+	    --penalty-after 3 --penalty 60
+	run python3 "$CLIENT" login "$PORT" 127.0.0.3 alice wrong 6
+	assert_success
+	[ "$(grep -c '^denied$' <<<"$output")" -eq 3 ]
+	[ "$(grep -c '^refused$' <<<"$output")" -eq 3 ]
+}
+
 # burst_penalized_once SRC: 8 wrong passwords from SRC at once, failing together: one penalty.
 burst_penalized_once() {
 	run python3 "$CLIENT" burst "$PORT" "$1" alice wrong 8
