@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "acl.h"
 #include "peer.h"
+#include "text.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -40,7 +41,9 @@ pattern_check(const char *p, const char **why)
 	/* Can match empty: the branch before its last item, the last item, an earlier branch. */
 	int head_nul = 1, last_nul = 1, alt_nul = 0;
 	unsigned long m, n;
-	char *e;
+	unsigned long long v;
+	const char *e;
+	size_t k;
 
 	for (; *p; p++) {
 		switch (*p) {
@@ -76,12 +79,16 @@ pattern_check(const char *p, const char **why)
 			m = *p == '+';
 			break;
 		case '{':	/* {m}, {m,}, {m,n}, and glibc's {,n} */
-			e = (char *)p + 1;
-			m = *e >= '0' && *e <= '9' ? strtoul(e, &e, 10) : 0;
+			e = p + 1;
+			k = text_uint_prefix(e, strlen(e), &v);
+			m = v > ULONG_MAX ? ULONG_MAX : (unsigned long)v;
+			e += k;
 			n = m;
 			if (*e == ',') {	/* unbounded: m copies and a loop */
 				e++;
-				n = *e >= '0' && *e <= '9' ? strtoul(e, &e, 10) : m + 1;
+				k = text_uint_prefix(e, strlen(e), &v);
+				n = k ? (v > ULONG_MAX ? ULONG_MAX : (unsigned long)v) : m + 1;
+				e += k;
 			}
 			if (*e != '}' || e == p + 1)
 				goto atom;	/* not an interval: regcomp decides */

@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "htpasswd.h"
+#include "text.h"
 
 #define APR1_MAGIC "$apr1$"
 #define APR1_SALT_MAX 8
@@ -163,11 +164,10 @@ a64(char c)
 static unsigned long
 number(const char *s, const char *end)
 {
-	unsigned long v = 0;
+	unsigned long long v;
 
-	for (; s < end && *s >= '0' && *s <= '9'; s++)
-		v = v > (ULONG_MAX - 9) / 10 ? ULONG_MAX : v * 10 + (unsigned long)(*s - '0');
-	return v;
+	text_uint_prefix(s, (size_t)(end - s), &v);
+	return v > ULONG_MAX ? ULONG_MAX : (unsigned long)v;
 }
 
 static int

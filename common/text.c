@@ -28,6 +28,22 @@ text_uint_n(const char *s, size_t n, unsigned flags, unsigned long long min,
 	return 0;
 }
 
+/* The digits s[0..n) starts with: how many, and their value, saturating at ULLONG_MAX. */
+size_t
+text_uint_prefix(const char *s, size_t n, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		v = v > (ULLONG_MAX - d) / 10 ? ULLONG_MAX : v * 10 + d;
+	}
+	*out = v;
+	return i;
+}
+
 /* A whole C string, leading zeros read; ERANGE if refused. */
 int
 text_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)

@@ -25,6 +25,13 @@ enum { TEXT_UINT_NOPAD = 1 };
 int text_uint_n(const char *s, size_t n, unsigned flags, unsigned long long min,
     unsigned long long max, unsigned long long *out);
 int text_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+/*
+ * The run of digits s[0..n) starts with, for a number inside other text (a
+ * regex interval, a hash's cost): returns its length (0: none, *out 0), and
+ * its value in *out, ULLONG_MAX if larger: a number too large to count is
+ * over every limit.
+ */
+size_t text_uint_prefix(const char *s, size_t n, unsigned long long *out);
 
 /* "N/SECS": N connections (1 to TEXT_RATE_N_MAX) per SECS seconds (1 to TEXT_RATE_SECS_MAX). */
 #define TEXT_RATE_N_MAX 1000000UL

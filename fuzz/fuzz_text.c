@@ -74,6 +74,24 @@ check_numbers(const char *s, size_t n, uint8_t pick)
 		abort();
 }
 
+/* The digits a text starts with: their count, and their value or ULLONG_MAX past it. */
+static void
+check_prefix(const char *s, size_t n)
+{
+	unsigned long long v, want;
+	u128 x = 0;
+	size_t k = 0;
+
+	while (k < n && s[k] >= '0' && s[k] <= '9') {
+		x = x * 10 + (unsigned)(s[k++] - '0');
+		if (x > ULLONG_MAX)
+			x = (u128)ULLONG_MAX + 1;
+	}
+	want = x > ULLONG_MAX ? ULLONG_MAX : (unsigned long long)x;
+	if (text_uint_prefix(s, n, &v) != k || v != want)
+		abort();
+}
+
 static void
 check_rate(const char *s)
 {
@@ -182,6 +200,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data + 1, n);
 	s[n] = '\0';
 	check_numbers(s, n, pick);
+	check_prefix(s, n);
 	check_rate(s);
 	check_unescape(s, pick % 64);
 	check_unescape(s, sizeof out);
