@@ -129,8 +129,9 @@ void
 io_deadline(enum io_end why, const struct timespec *base, unsigned secs)
 {
 	sigset_t block, orig;
+	/* base rounded up to its millisecond: a deadline never rings before secs have passed. */
 	int64_t now = mono_ms(), at = secs ? (int64_t)base->tv_sec * 1000
-	    + base->tv_nsec / 1000000 + (int64_t)secs * 1000 : 0;
+	    + (base->tv_nsec + 999999) / 1000000 + (int64_t)secs * 1000 : 0;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGALRM);
