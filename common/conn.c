@@ -225,9 +225,6 @@ block_stage(struct conn *c)
 	conn_log_blocklist(s->block_list, &d);
 	switch (d.verdict) {
 	case BLOCKLIST_PASS:
-		if (c->access == ACL_ALLOW_DEFAULT)
-			snprintf(c->out.rule, sizeof c->out.rule, "not in block list %.*s",
-			    ACL_RULEMAX - 20, s->block_list);
 		return EXIT_SERVED;
 	case BLOCKLIST_BLOCK:
 		log_msg(LOG_LVL_NOTICE, "blocked %s (%s line %llu: %s)", c->peer.remote_ip,
@@ -249,16 +246,16 @@ block_stage(struct conn *c)
 /*
  * A message to a client the session is over for: sent at once or not at
  * all (never waiting on a client that reads nothing), counted in the
- * record. Returns whether any of it went out.
+ * record.
  */
-static int
+static void
 send_now(struct conn *c, const char *s, size_t len)
 {
 	int fd = c->conn_fd == 0 ? 1 : c->conn_fd;
 	ssize_t n;
 
 	if (!len)
-		return 0;
+		return;
 	n = send(fd, s, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0 && errno == ENOTSOCK) {
 		int fl = fcntl(fd, F_GETFL);
@@ -268,25 +265,28 @@ send_now(struct conn *c, const char *s, size_t len)
 			(void)fcntl(fd, F_SETFL, fl);
 		}
 	}
-	if (n <= 0)
-		return 0;
-	c->io.bytes_out += (uint64_t)n;
-	return 1;
+	if (n > 0)
+		c->io.bytes_out += (uint64_t)n;
 }
 
 /*
  * A refusal, applied where it is decided: before the session's buffers
  * exist. --refusal-message wins over the service's own (svc->refusal, for
- * a refusal by the service's rules only); a message sent is followed by a
- * clean close, so that unread input cannot turn it into a reset.
+ * a refusal by the service's rules only). A refusal by the rules or the
+ * service ends in a clean close (linger), so that unread input cannot turn
+ * its answer into a reset; one by a limit or the block list ends at once,
+ * without holding a process for a source that is being turned away.
  */
 static void
-refuse(struct conn *c, const char *own)
+refuse(struct conn *c, const char *own, int linger)
 {
 	const struct conn_msg *m = &c->set->refusal_msg;
-	int sent = m->len ? send_now(c, m->s, m->len) : own ? send_now(c, own, strlen(own)) : 0;
 
-	if (sent)
+	if (m->len)
+		send_now(c, m->s, m->len);
+	else if (own)
+		send_now(c, own, strlen(own));
+	if (linger)
 		io_linger(c->conn_fd, c->conn_fd == 0 ? 1 : c->conn_fd);
 }
 
@@ -387,10 +387,10 @@ finish(struct conn *c)
 
 /* A refusal before the session: the penalty, then the refusal itself, then the record. */
 static int
-ended_refused(struct conn *c, const char *own)
+ended_refused(struct conn *c, const char *own, int linger)
 {
 	penalize(c);
-	refuse(c, own);
+	refuse(c, own, linger);
 	return finish(c);
 }
 
@@ -411,7 +411,8 @@ timed_out(const struct io *io)
  *   3. the limits on that client: listener's counts, penalties, rates;
  *   4. reverse lookups, if asked for;
  *   5. the address rules (acl_check), into c->access;
- *   6. the block list, unless the rules already refused;
+ *   6. the block list, whatever the rules said (a client they deny may
+ *      still log in under cmdserver's --satisfy any);
  *   7. the service's pre-connection step (default: refuse on a deny);
  *      a refusal from 3 to 7 is applied where it is decided, before any
  *      buffer exists: the penalty, then the message (ended_refused);
@@ -448,17 +449,18 @@ conn_serve(struct conn *c)
 	}
 	/* 3 to 6 */
 	if (limit_stage(c) != EXIT_SERVED)
-		return ended_refused(c, NULL);
+		return ended_refused(c, NULL, 0);
 	if (s->reverse_lookups != REV_NO)
 		peer_lookup_host(&c->peer, s->reverse_lookups == REV_DOUBLE);
 	c->access = acl_check(&s->acl, &c->peer, c->out.rule);
-	if (s->block_list && !acl_refused(c->access) && block_stage(c) != EXIT_SERVED)
-		return ended_refused(c, NULL);
+	/* Whatever the rules said: under cmdserver's --satisfy any a denied client may log in. */
+	if (s->block_list && block_stage(c) != EXIT_SERVED)
+		return ended_refused(c, NULL, 0);
 	/* 7 */
 	if ((svc->pre_connection ? svc->pre_connection(c) : acl_refused(c->access) ? CONN_REFUSE
 	    : CONN_ACCEPT) == CONN_REFUSE) {
 		conn_end(c, EXIT_REFUSED, "refused", NULL);
-		return ended_refused(c, svc->refusal);
+		return ended_refused(c, svc->refusal, 1);
 	}
 	/* 8 */
 	if (io_init(&c->io, fd, wfd, s->max_line, (unsigned)s->idle_timeout) < 0) {

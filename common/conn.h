@@ -20,9 +20,10 @@
  * The upper layer: a program (cmd/) describes itself in a struct service
  * and hands it to conn_main() (program.c), which reads the options, finds
  * the client or the listening sockets, and runs the connection cycle
- * (conn.c) once, or once in every child of the accept loop (serve.c). The
- * cycle is the only place, with serve.c, that logs and picks exit codes
- * (exit.h); doc/ARCHITECTURE.md walks through it.
+ * (conn.c) once, or once in every child of the accept loop (serve.c).
+ * These, with log.c and die.c, are the only places that log and pick exit
+ * codes (exit.h); the lower layer returns results and reasons.
+ * doc/ARCHITECTURE.md walks through it.
  */
 
 /* What the service's pre-connection step decides. */
@@ -106,7 +107,11 @@ struct service {
 	 * settings (blockip names the block list); returns 0 or an exit status.
 	 */
 	int (*configure)(struct conn *c, struct conn_settings *s);
-	/* Before any byte is read; may look at c->access. NULL: refuse on deny. */
+	/*
+	 * Before any byte is read, and before the session's buffers exist
+	 * (c->io is not set up yet: no I/O here); may look at c->access and
+	 * c->peer. NULL: refuse on deny.
+	 */
 	enum conn_verdict (*pre_connection)(struct conn *c);
 	/* Serves the client; returns conn_served(c) or conn_end(c, ...). */
 	int (*process_connection)(struct conn *c);

@@ -4,9 +4,9 @@
 
 /*
  * The exit status of every inetkit program, one per outcome. Only the
- * upper layer (conn, serve, and the programs in cmd/) picks one; the lower
- * layer returns a result and a reason. Every man page, --help and the
- * README list these same codes.
+ * upper layer (program, conn, serve) and the programs in cmd/ pick one and
+ * include this header; the lower layer returns a result and a reason.
+ * Every man page, --help and the README list these same codes.
  */
 enum {
 	EXIT_SERVED = 0,	/* the client was served (or --help, --version) */

@@ -110,7 +110,6 @@ log_level(void)
 	return level;
 }
 
-/* Until their callers use text.h: the escapes, under their old names. */
 static void
 to_stream(int fd, int lvl, const char *msg, int stamp)
 {

@@ -335,3 +335,30 @@ eof"
 	run child_log
 	assert_output --regexp '^notice: refused peer=\[::1\]:[0-9]+ .* rule="no allow rule matched" .* status=1 end=ok$'
 }
+
+# closed_how PORT: sends 1200 bytes the server will never read, then reads:
+# "eof" for a clean close, "reset" if the kernel answered the unread input with a RST.
+closed_how() {
+	python3 - "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"x" * 1200)
+try:
+    while s.recv(4096):
+        pass
+    print("eof")
+except ConnectionResetError:
+    print("reset")
+PY
+}
+
+@test "a client the rules refuse gets a clean close, not a reset, however much it sent unread" {
+	activate inetd "$BIN/echo" --deny '.*'
+	run closed_how "$PORT"
+	assert_output eof
+	run child_status 1
+	assert_output 1
+	activate inetd "$BIN/cmdserver" --htpasswd /dev/null --deny '.*'
+	run closed_how "$PORT"
+	assert_output eof
+}

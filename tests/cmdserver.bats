@@ -240,6 +240,23 @@ teardown() {
 	assert_out "Login: Password: $DENIED"
 }
 
+@test "cmdserver satisfy any: a client the rules deny and the block list lists never gets to log in" {
+	printf '192.0.2.0/24\n' >"$BATS_TEST_TMPDIR/blocked"
+	CMD_ENV=(PROTO=TCP TCPREMOTEIP=192.0.2.1)
+	run cmd 'dougm\nfoobar\nquit\n' --htpasswd "$U" --cidr-deny 192.0.2.0/24 --satisfy any \
+	    --block-list "$BATS_TEST_TMPDIR/blocked" --block-list-index "$BATS_TEST_TMPDIR/blocked.idx"
+	assert_failure 1
+	assert_out_empty
+	grep -q 'refused peer=192\.0\.2\.1 .*rule="block list [^"]* line 1: 192\.0\.2\.0/24"' "$ERR"
+	# Not listed: the rules' deny still lets it log in under satisfy any.
+	CMD_ENV=(PROTO=TCP TCPREMOTEIP=198.51.100.1)
+	run cmd 'dougm\nfoobar\nquit\n' --htpasswd "$U" --cidr-deny 198.51.100.0/24 \
+	    --satisfy any --block-list "$BATS_TEST_TMPDIR/blocked" \
+	    --block-list-index "$BATS_TEST_TMPDIR/blocked.idx"
+	assert_success
+	assert_out "Login: Password: $WELCOME"
+}
+
 @test "cmdserver satisfy any over real sockets: 127.0.0.2 allowed skips login, 127.0.0.1 logs in" {
 	activate inetd "$BIN/cmdserver" --htpasswd "$U" --fail-delay 0 --satisfy any \
 	    --cidr-allow 127.0.0.2/32
