@@ -225,6 +225,14 @@ acl_add(struct acl *acl, enum acl_kind kind, const char *src, char *err, size_t 
 	return 0;
 }
 
+int
+acl_option_set(void *dest, const char *value, char *err, size_t errlen)
+{
+	const struct acl_option *o = dest;
+
+	return acl_add(o->acl, o->kind, value, err, errlen);
+}
+
 static int
 regex_hit(const regex_t *re, const char *const *src, size_t n, const struct peer *p,
     const char *kind, char rule[ACL_RULEMAX])

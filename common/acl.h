@@ -36,6 +36,17 @@ struct acl {
 enum acl_kind { ACL_RULE_ALLOW, ACL_RULE_DENY, ACL_RULE_CIDR_ALLOW, ACL_RULE_CIDR_DENY };
 
 int acl_add(struct acl *acl, enum acl_kind kind, const char *src, char *err, size_t errlen);
+
+/*
+ * For an option table (conf.h): a CONF_FUNC option with .set = acl_option_set
+ * and .dest one of these adds each of its values to acl as kind.
+ */
+struct acl_option {
+	struct acl *acl;
+	enum acl_kind kind;
+};
+
+int acl_option_set(void *dest, const char *value, char *err, size_t errlen);
 enum acl_verdict acl_check(const struct acl *acl, const struct peer *p, char rule[ACL_RULEMAX]);
 int acl_refused(enum acl_verdict v);
 

@@ -921,7 +921,10 @@ blocklist_decide(const char *list, const char *index, int on_error_allow, const 
 	struct blocklist bl;
 	const struct blocklist_bad *b;
 
-	memset(d, 0, sizeof *d);
+	/* Only what is read is set: the decision is made for every connection. */
+	d->verdict = BLOCKLIST_PASS;
+	d->nbad = d->nkept = 0;
+	d->why[0] = d->note[0] = '\0';
 	if (blocklist_open(&bl, list, index) < 0) {
 		if (bl.changed)
 			snprintf(d->why, sizeof d->why, "block list %s changed while being read", list);

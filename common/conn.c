@@ -19,8 +19,6 @@
 #include "proxy.h"
 #include "serve.h"
 
-static const char *const on_error_names[] = { "deny", "allow" };
-
 int
 conn_end(struct conn *c, int status, const char *verdict, const char *fmt, ...)
 {
@@ -97,10 +95,10 @@ proxy_stage(struct conn *c)
 		    strerror(errno));
 	if (r == 0 || !c->peer.has_remote)
 		return conn_end(c, EXIT_REFUSED, "refused", "proxy: not a TCP connection");
-	for (i = 0; i < s->ntrusted; i++)
-		if (cidr_match(&s->trusted[i], &c->peer.remote))
+	for (i = 0; i < s->trusted.ncallow; i++)
+		if (cidr_match(&s->trusted.callow[i], &c->peer.remote))
 			break;
-	if (i == s->ntrusted)
+	if (i == s->trusted.ncallow)
 		return conn_end(c, EXIT_REFUSED, "refused", "proxy: peer is not a --trusted-proxy");
 	/* Until the header is read, the peer is the proxy: never limited or penalized. */
 	c->trusted_peer = 1;
@@ -234,7 +232,7 @@ block_stage(struct conn *c)
 		log_msg(d.refuse ? LOG_LVL_ERR : LOG_LVL_WARNING, "%s: %s %s "
 		    "(--block-list-on-error %s)", d.why, d.refuse ? "refusing" : "allowing",
 		    c->peer.has_remote ? c->peer.remote_ip : "unknown client",
-		    on_error_names[s->block_list_on_error]);
+		    s->block_list_on_error ? "allow" : "deny");
 		snprintf(c->out.rule, sizeof c->out.rule, "%.*s", ACL_RULEMAX - 1, d.why);
 		if (!d.refuse)
 			return EXIT_SERVED;

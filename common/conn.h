@@ -52,8 +52,7 @@ struct conn_settings {
 	int reverse_lookups;		/* enum rev_lookup */
 	unsigned long idle_timeout, session_timeout, max_line;
 	int proxy_protocol;		/* expect a PROXY header from a trusted proxy */
-	size_t ntrusted;		/* --trusted-proxy */
-	struct cidr trusted[CONF_LIST_MAX];
+	struct acl trusted;		/* --trusted-proxy, as its CIDR-allow blocks */
 	unsigned long proxy_timeout;
 	const char *block_list, *block_list_index;
 	int block_list_on_error;	/* 0 deny, 1 allow */

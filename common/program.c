@@ -72,50 +72,12 @@ set_log(void *dest, const char *v, char *err, size_t len)
 	return 0;
 }
 
-static int
-set_allow(void *dest, const char *v, char *err, size_t len)
-{
-	return acl_add(dest, ACL_RULE_ALLOW, v, err, len);
-}
-
-static int
-set_deny(void *dest, const char *v, char *err, size_t len)
-{
-	return acl_add(dest, ACL_RULE_DENY, v, err, len);
-}
-
-static int
-set_cidr_allow(void *dest, const char *v, char *err, size_t len)
-{
-	return acl_add(dest, ACL_RULE_CIDR_ALLOW, v, err, len);
-}
-
-static int
-set_cidr_deny(void *dest, const char *v, char *err, size_t len)
-{
-	return acl_add(dest, ACL_RULE_CIDR_DENY, v, err, len);
-}
-
-static int
-set_trusted(void *dest, const char *v, char *err, size_t len)
-{
-	struct conn_settings *s = dest;
-
-	if (!*v) {
-		snprintf(err, len, "empty value");
-		return -1;
-	}
-	if (s->ntrusted == CONF_LIST_MAX) {
-		snprintf(err, len, "more than %d values", CONF_LIST_MAX);
-		return -1;
-	}
-	if (cidr_parse(&s->trusted[s->ntrusted], v) < 0) {
-		snprintf(err, len, "\"%.64s\" is not an address or CIDR block", v);
-		return -1;
-	}
-	s->ntrusted++;
-	return 0;
-}
+/* Where each rule option's values go: compiled or parsed as they are read. */
+static struct acl_option allow_opt = { &settings.acl, ACL_RULE_ALLOW },
+    deny_opt = { &settings.acl, ACL_RULE_DENY },
+    cidr_allow_opt = { &settings.acl, ACL_RULE_CIDR_ALLOW },
+    cidr_deny_opt = { &settings.acl, ACL_RULE_CIDR_DENY },
+    trusted_opt = { &settings.trusted, ACL_RULE_CIDR_ALLOW };
 
 /* "N/SECS": N connections per SECS seconds. */
 static int
@@ -158,16 +120,16 @@ static const struct conf_opt common_opts[] = {
 	    .dest = &settings.log_level, .max = 4, .arg = "N",
 	    .help = "0 err, 1 warning, 2 notice, 3 info, 4 debug (default 2)" },
 	{ .name = "allow", .type = CONF_FUNC,
-	    .dest = &settings.acl, .set = set_allow, .arg = "REGEX",
+	    .dest = &allow_opt, .set = acl_option_set, .arg = "REGEX",
 	    .help = "allow clients whose address or host matches (anchored ERE)" },
 	{ .name = "deny", .type = CONF_FUNC,
-	    .dest = &settings.acl, .set = set_deny, .arg = "REGEX",
+	    .dest = &deny_opt, .set = acl_option_set, .arg = "REGEX",
 	    .help = "refuse clients whose address or host matches" },
 	{ .name = "cidr-allow", .type = CONF_FUNC,
-	    .dest = &settings.acl, .set = set_cidr_allow, .arg = "CIDR",
+	    .dest = &cidr_allow_opt, .set = acl_option_set, .arg = "CIDR",
 	    .help = "allow clients in this IPv4 or IPv6 block" },
 	{ .name = "cidr-deny", .type = CONF_FUNC,
-	    .dest = &settings.acl, .set = set_cidr_deny, .arg = "CIDR",
+	    .dest = &cidr_deny_opt, .set = acl_option_set, .arg = "CIDR",
 	    .help = "refuse clients in this IPv4 or IPv6 block" },
 	{ .name = "reverse-lookups", .type = CONF_CHOICE,
 	    .dest = &settings.reverse_lookups, .choices = rev_choices, .arg = "[double]",
@@ -186,7 +148,7 @@ static const struct conf_opt common_opts[] = {
 	    .dest = &settings.proxy_protocol,
 	    .help = "read a PROXY protocol v1/v2 header first (only from a --trusted-proxy)" },
 	{ .name = "trusted-proxy", .type = CONF_FUNC,
-	    .dest = &settings, .set = set_trusted, .arg = "CIDR",
+	    .dest = &trusted_opt, .set = acl_option_set, .arg = "CIDR",
 	    .help = "a proxy whose PROXY header is believed (repeatable)" },
 	{ .name = "proxy-timeout", .type = CONF_UINT,
 	    .dest = &settings.proxy_timeout, .min = 1, .max = 3600, .arg = "SECS",
@@ -480,7 +442,7 @@ conn_main(const struct service *svc, int argc, char **argv)
 	log_set_level((int)settings.log_level);
 	if (open_log() < 0)
 		return EXIT_USAGE;
-	if (settings.proxy_protocol && !settings.ntrusted) {
+	if (settings.proxy_protocol && !settings.trusted.ncallow) {
 		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol needs at least one "
 		    "--trusted-proxy");
 		return EXIT_USAGE;

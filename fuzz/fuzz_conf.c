@@ -28,18 +28,8 @@ static const char *const choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 
 /* The rules, as the programs read them: each value compiled or parsed where it is read. */
 static struct acl acl;
-
-static int
-set_allow(void *dest, const char *v, char *err, size_t len)
-{
-	return acl_add(dest, ACL_RULE_ALLOW, v, err, len);
-}
-
-static int
-set_cidr_allow(void *dest, const char *v, char *err, size_t len)
-{
-	return acl_add(dest, ACL_RULE_CIDR_ALLOW, v, err, len);
-}
+static struct acl_option allow_opt = { &acl, ACL_RULE_ALLOW },
+    cidr_allow_opt = { &acl, ACL_RULE_CIDR_ALLOW };
 
 static int flag, choice;
 static unsigned long num;
@@ -52,9 +42,9 @@ static const struct conf_opt opts[] = {
 	    .help = "" },
 	{ .name = "str", .type = CONF_STR, .dest = &str, .arg = "S", .help = "" },
 	{ .name = "list", .type = CONF_LIST, .dest = &list, .arg = "L", .help = "" },
-	{ .name = "allow", .type = CONF_FUNC, .dest = &acl, .set = set_allow, .arg = "REGEX",
-	    .help = "" },
-	{ .name = "cidr-allow", .type = CONF_FUNC, .dest = &acl, .set = set_cidr_allow,
+	{ .name = "allow", .type = CONF_FUNC, .dest = &allow_opt, .set = acl_option_set,
+	    .arg = "REGEX", .help = "" },
+	{ .name = "cidr-allow", .type = CONF_FUNC, .dest = &cidr_allow_opt, .set = acl_option_set,
 	    .arg = "CIDR", .help = "" },
 	{ .name = "other-spelling", .alias_of = "num" },
 	{ .name = "choice", .type = CONF_CHOICE, .dest = &choice, .choices = choices,
