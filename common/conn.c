@@ -49,6 +49,20 @@ conn_set_user(struct conn *c, const char *user, size_t len)
 	text_escape_field(c->user, user, len);
 }
 
+void
+conn_add_field(struct conn *c, const char *key, const char *journal, const char *value,
+    size_t len)
+{
+	struct conn_field *f;
+
+	if (c->nfields == CONN_FIELDS_MAX)
+		return;
+	f = &c->fields[c->nfields++];
+	f->key = key;
+	f->journal = journal;
+	text_escape_field(f->value, value, len);
+}
+
 /* A login under way when its source was penalized never succeeds (cmdserver asks). */
 int
 conn_penalized(const struct conn *c)
@@ -352,7 +366,7 @@ log_record(const struct conn *c)
 	else
 		lvl = LOG_LVL_NOTICE;
 	{
-		const struct log_field f[] = {
+		struct log_field f[10 + CONN_FIELDS_MAX] = {
 			{ "INETKIT_PEER", peer }, { "INETKIT_LOCAL", local },
 			{ "INETKIT_VERDICT", o->verdict }, { "INETKIT_RULE", o->rule },
 			{ "INETKIT_USER", user },
@@ -360,11 +374,19 @@ log_record(const struct conn *c)
 			{ "INETKIT_DURATION", dur }, { "INETKIT_STATUS", st },
 			{ "INETKIT_END", end },
 		};
+		char more[CONN_FIELDS_MAX * (TEXT_ESCBUF + 16)];
+		size_t i, n = 10, at = 0;
 
-		log_fields(lvl, f, sizeof f / sizeof f[0],
+		more[0] = '\0';
+		for (i = 0; i < c->nfields; i++) {
+			f[n++] = (struct log_field){ c->fields[i].journal, c->fields[i].value };
+			at += (size_t)snprintf(more + at, sizeof more - at, " %s=%s", c->fields[i].key,
+			    c->fields[i].value);
+		}
+		log_fields(lvl, f, n,
 		    "%s peer=%s local=%s rule=\"%s\" user=%s in=%s out=%s duration=%ss "
-		    "status=%s end=%s%s%s", o->verdict, peer, local, o->rule, user, in, out, dur, st,
-		    end, o->err ? ": " : "", o->err ? strerror(o->err) : "");
+		    "status=%s%s end=%s%s%s", o->verdict, peer, local, o->rule, user, in, out, dur, st,
+		    more, end, o->err ? ": " : "", o->err ? strerror(o->err) : "");
 	}
 }
 
@@ -475,7 +497,7 @@ conn_serve(struct conn *c)
 	conn_end(c, status, "served", NULL);
 	/* 9: the penalty before the last bytes (a failed login's answer) are flushed. */
 	penalize(c);
-	if (timed_out(&c->io))
+	if (timed_out(&c->io) && !c->told)
 		send_now(c, s->timeout_msg.s, s->timeout_msg.len);
 	/* A session that ends on a failed flush was not served after all. */
 	if (io_close(&c->io) < 0 && c->out.status == EXIT_SERVED && c->io.end == IO_ERROR)

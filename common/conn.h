@@ -76,6 +76,18 @@ struct conn_outcome {
 	int err;			/* and its errno, if an error */
 };
 
+/*
+ * A field of a service's own in its connection record (tls: the protocol,
+ * the cipher, the server name), "key=value" in the text and journal under
+ * its own name.
+ */
+#define CONN_FIELDS_MAX 6
+struct conn_field {
+	const char *key;		/* "tls" */
+	const char *journal;		/* "INETKIT_TLS" */
+	char value[TEXT_ESCBUF];	/* escaped: a client's bytes cannot plant a field */
+};
+
 struct conn {
 	const struct service *svc;
 	const struct conn_settings *set;
@@ -87,11 +99,15 @@ struct conn {
 	char user[TEXT_ESCBUF];		/* escaped user name, for the log */
 	int conn_fd;
 	const struct serve_conn *sc;	/* in a child of the accept loop, else NULL */
+	int accept_loop;		/* this process runs the accept loop (known to configure) */
+	int told;			/* the service sent the timeout message itself (tls) */
 	int trusted_peer;		/* the peer is a trusted proxy, not a client */
 	int argc;			/* operands after the options */
 	char **argv;
 	struct timespec start;		/* CLOCK_MONOTONIC, for the deadlines and the record */
 	int64_t started_ms;		/* CLOCK_REALTIME, for the table of sources */
+	struct conn_field fields[CONN_FIELDS_MAX];
+	size_t nfields;
 };
 
 struct service {
@@ -102,8 +118,9 @@ struct service {
 	int min_operands;
 	const char *exit_extra;		/* --help's line for exit codes of its own, or NULL */
 	/*
-	 * After the options are read, before any client: may adjust the
-	 * settings (blockip names the block list); returns 0 or an exit status.
+	 * After the options are read and the sockets found (c->accept_loop
+	 * is known), before any client: may adjust the settings (blockip
+	 * names the block list); returns 0 or an exit status.
 	 */
 	int (*configure)(struct conn *c, struct conn_settings *s);
 	/*
@@ -133,6 +150,9 @@ int conn_end(struct conn *c, int status, const char *verdict, const char *fmt, .
 /* A session that ran to its end: served, unless the stream failed. */
 int conn_served(struct conn *c);
 void conn_set_user(struct conn *c, const char *user, size_t len);
+/* Adds key=value (len bytes, escaped here) to the record; past CONN_FIELDS_MAX, dropped. */
+void conn_add_field(struct conn *c, const char *key, const char *journal, const char *value,
+    size_t len);
 int conn_penalized(const struct conn *c);
 
 struct blocklist_decision;

@@ -95,11 +95,14 @@ on_signal(int sig)
 		arm(now);
 }
 
-/* Whether the session was stopped (a timeout, SIGTERM): for loops that retry EINTR. */
+/*
+ * Why the session was stopped (IO_SESSION, IO_LOGIN, IO_TERM), or 0: for
+ * loops that retry EINTR, and a service that owns its stream (tls).
+ */
 int
 io_stopped(void)
 {
-	return stopped != 0;
+	return stopped;
 }
 
 /*

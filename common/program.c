@@ -447,9 +447,10 @@ conn_main(const struct service *svc, int argc, char **argv)
 		    "--trusted-proxy");
 		return EXIT_USAGE;
 	}
-	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
-		return r;
 	if ((r = activation(&c.conn_fd, lfds, &nl)) != EXIT_SERVED)
+		return r;
+	c.accept_loop = nl > 0;
+	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 		return r;
 	if ((r = table_open(svc, nl > 0, &c.table)) != EXIT_SERVED)
 		return r;
