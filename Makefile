@@ -32,13 +32,16 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 #   blockip     static    loads nothing at run time (then execs PROGRAM)
 #   cmdserver   dynamic   PAM dlopens its modules at run time, which glibc
 #                         does not support from a static binary
+#   tls         dynamic   links libtls and OpenSSL (Debian's libtls is
+#                         libretls): their security fixes come with the
+#                         system's update, not with a rebuild of inetkit
 #
 # (glibc's NSS modules, for --reverse-lookups, are the one exception a static
 # program loads: README.md, "Design decisions".) A new program goes in one of
 # the two lists; a static one needs no rule of its own. SANITIZE=1 links
 # every program dynamically, with ASan and UBSan.
 STATIC_PROGS  = echo lcecho blockip
-DYNAMIC_PROGS = cmdserver
+DYNAMIC_PROGS = cmdserver tls
 PROGS         = $(STATIC_PROGS) $(DYNAMIC_PROGS)
 STATIC_LDFLAGS  = -static-pie
 DYNAMIC_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now
@@ -54,7 +57,7 @@ endif
 
 LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c common/program.c \
             common/die.c common/filter.c common/io.c common/log.c common/peer.c \
-            common/proxy.c common/serve.c common/srctab.c common/text.c
+            common/proxy.c common/serve.c common/srctab.c common/text.c common/tlsname.c
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
 BINS      = $(PROGS:%=$(BUILD)/%)
 
@@ -89,6 +92,14 @@ $(STATIC_PROGS:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/cmd/%.o $(BUILD)/libio.a
 $(BUILD)/cmdserver: $(CMDSERVER_OBJ) $(BUILD)/libio.a
 	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(CMDSERVER_OBJ) $(BUILD)/libio.a $(AUTH_LIBS)
 
+# tls, the one program that links libtls, and OpenSSL's libcrypto under it
+# (for the client certificate's names in RFC 2253's form).
+TLS_LIBS := $(shell pkg-config --libs libtls libcrypto 2>/dev/null || echo -ltls -lssl -lcrypto)
+TLS_CFLAGS := $(shell pkg-config --cflags libtls libcrypto 2>/dev/null)
+$(BUILD)/cmd/tls.o: ALL_CFLAGS += $(TLS_CFLAGS)
+$(BUILD)/tls: $(BUILD)/cmd/tls.o $(BUILD)/libio.a
+	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(BUILD)/cmd/tls.o $(BUILD)/libio.a $(TLS_LIBS)
+
 # On a fresh Debian machine these install what they need first (tests/deps).
 test check:
 	tests/deps
@@ -100,9 +111,9 @@ run:
 	$(MAKE) all
 	BUILD=$(BUILD) tests/run-services
 
-# The benchmark (bench/run): loopback only, bounded, about two minutes on 2 cores.
-BENCH_BINS = $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/mklist
-$(BUILD)/bench/loadgen: bench/loadgen.c
+# The benchmark (bench/run): loopback only, bounded, about three minutes on 2 cores.
+BENCH_BINS = $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/mklist $(BUILD)/bench/tlsload
+$(BUILD)/bench/loadgen: bench/loadgen.c bench/target.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o $@ bench/loadgen.c
 $(BUILD)/bench/floor: bench/floor.c
@@ -111,6 +122,13 @@ $(BUILD)/bench/floor: bench/floor.c
 $(BUILD)/bench/mklist: bench/mklist.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ bench/mklist.c
+# The TLS client (tls against stunnel4), on OpenSSL's libssl directly.
+TLSLOAD_LIBS := $(shell pkg-config --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
+TLSLOAD_CFLAGS := $(shell pkg-config --cflags libssl libcrypto 2>/dev/null)
+$(BUILD)/bench/tlsload: bench/tlsload.c bench/target.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread $(TLSLOAD_CFLAGS) -o $@ bench/tlsload.c \
+	    $(TLSLOAD_LIBS)
 
 bench:
 	tests/deps bench

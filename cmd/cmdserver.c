@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <paths.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +25,8 @@
 #define WELCOME "Welcome to inetkit cmdserver\nAvailable commands: motd date who quit\n"
 #define USAGE "Commands: motd date who quit\n"
 #define DENIED "Access Denied\n"
+#define NEED_TLS "This service requires TLS: a password is never asked in clear. " \
+    "Connect to its TLS port.\n"
 #define TTY "inetkit-cmdserver"
 
 enum { SATISFY_ALL, SATISFY_ANY };
@@ -32,6 +36,7 @@ static const char *utmp_file;
 static int satisfy;
 static struct conf_list require_user;
 static unsigned long fail_delay = 2, login_timeout = 60;
+static int require_tls;
 
 static const char *const satisfy_choices[] = { "all", "any", NULL };
 
@@ -57,6 +62,8 @@ static const struct conf_opt options[] = {
 	{ .name = "motd", .type = CONF_STR,
 	    .dest = &motd_file, .arg = "FILE",
 	    .help = "file the motd command sends (default /etc/motd)" },
+	{ .name = "require-tls", .type = CONF_FLAG, .dest = &require_tls,
+	    .help = "ask for a password only behind inetkit-tls; refuse such a login otherwise" },
 	{ .name = "utmp", .type = CONF_STR,
 	    .dest = &utmp_file, .arg = "FILE",
 	    .help = "utmp file the who command reads (default the system's)" },
@@ -436,6 +443,25 @@ command(const char *line, size_t n)
 	return NULL;
 }
 
+/*
+ * Behind inetkit-tls: it set SSL_PROTOCOL, and the connection is its
+ * socket pair, not a TCP socket (a stale variable on a plain connection
+ * does not pass for TLS).
+ */
+static int
+behind_tls(const struct conn *c)
+{
+	const char *p = getenv("SSL_PROTOCOL");
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (!p || !p[0])
+		return 0;
+	if (getsockname(c->conn_fd, (struct sockaddr *)&ss, &len) < 0)
+		return errno == ENOTSOCK;
+	return ss.ss_family != AF_INET && ss.ss_family != AF_INET6;
+}
+
 static int
 process(struct conn *c)
 {
@@ -445,6 +471,12 @@ process(struct conn *c)
 	size_t len, n;
 	int kind, discard = 0;
 
+	if (must_log_in(c) && require_tls && !behind_tls(c)) {
+		/* A client on the wrong port, not a guess at a password: no penalty. */
+		io_puts(&c->io, NEED_TLS);
+		c->out.blameless = 1;
+		return conn_end(c, EXIT_REFUSED, "refused", "--require-tls: not behind inetkit-tls");
+	}
 	if (must_log_in(c) && (o = login(c)) != LOGIN_OK)
 		return login_ended(c, o);
 	io_puts(&c->io, WELCOME);

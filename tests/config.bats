@@ -498,6 +498,20 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 	refute_output --partial rfc862
 }
 
+@test "tls --help lists the common options and its own, and PROGRAM's exit status" {
+	run --separate-stderr "$BIN/tls" --help </dev/null
+	assert_success
+	assert_equal "$stderr" ""
+	assert_line --index 0 "usage: $BIN/tls [OPTION...] PROGRAM [ARG...]"
+	local o
+	for o in "${COMMON_OPTS[@]}" '--cert FILE' '--key FILE' '--ca FILE' \
+	    '--verify-client no\|optional\|require' '--protocols LIST' '--ciphers LIST' \
+	    '--handshake-timeout SECS'; do
+		assert_line --regexp "^  $o +[^ ]"
+	done
+	assert_output --partial "otherwise PROGRAM's; 126 PROGRAM could not be run, 127 PROGRAM not found"
+}
+
 @test "every option --help lists is accepted on the command line" {
 	local o v extra
 	for o in $("$BIN/echo" --help | sed -n 's/^  \(--[a-z0-9-]*\).*/\1/p'); do

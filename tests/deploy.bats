@@ -10,22 +10,25 @@
 load helpers
 load activation_helpers
 load cmdserver_helpers
+load deploy_helpers
 
-CTIME='[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}'
-# The default paths of make install (Makefile PREFIX, LIBEXECDIR, SYSCONFDIR).
-PKGDIR=/usr/local/libexec/inetkit
-SYSCONF=/etc
 # Every service unit make install-units ships, each exercised by a test below.
 SERVICE_UNITS="inetkit-cmdserver-listen.service inetkit-cmdserver-pam@.service
 inetkit-cmdserver@.service inetkit-echo-guarded-listen.service inetkit-echo-guarded@.service
 inetkit-echo-listen.service inetkit-echo@.service inetkit-lcecho-listen.service
 inetkit-lcecho@.service"
 XINETD_ENTRIES="inetkit-cmdserver inetkit-echo inetkit-echo-guarded inetkit-lcecho"
+# The TLS units and entries (TLS_SERVICE_UNITS, TLS_XINETD_ENTRIES in
+# deploy_helpers.bash; tests/tls-units.bats runs each of them) count here as
+# installed units and entries, and their users as the entries' users.
+ALL_XINETD_ENTRIES="$XINETD_ENTRIES $TLS_XINETD_ENTRIES"
 # The command each entry's header (and README Deploy) gives to create its
 # user, and that make install-users runs, followed by the user's name.
 USERADD="useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group"
 # The session bound every entry's server_args carry (README Deploy).
 SESSION_TIMEOUT=3600
+# cmdserver's date is checked against this machine's clock (assert_cmdserver_session).
+CMDSERVER_CLOCK=yes
 
 setup_file() {
 	# Outside the checkout, which may sit in a 0700 home, and reachable by
@@ -75,105 +78,27 @@ unit_value() {
 	sed -n "s/^$2=//p" "$1" | tail -n 1
 }
 
-# Prints, one a line, the words of the one ExecStart= of installed unit $1 as
-# systemd would run them here: ${CREDENTIALS_DIRECTORY}/htpasswd is the test's
-# users file (LoadCredential= copies it there), the block list in SYSCONFDIR
-# is the test's, and the programs are the ones installed under $DEST.
-exec_start() {
-	local unit=$1 line w out=()
-	[ "$(grep -c '^ExecStart=' "$unit")" = 1 ] ||
-		{ echo "$unit: not exactly one ExecStart=" >&2; return 1; }
-	line=$(sed -n 's/^ExecStart=//p' "$unit")
-	# Only what plain word splitting parses as systemd does: no prefix
-	# (@ - + ! :), no quoting, escape or specifier.
-	case $line in
-	[-@+!:]* | *[\"\'\\%]*)
-		echo "$unit: ExecStart= needs systemd's own parser: $line" >&2
-		return 1 ;;
-	esac
-	line=${line//'${CREDENTIALS_DIRECTORY}/htpasswd'/$FIX/htpasswd}
-	# RuntimeDirectory=: one per service, shared by its instances, 0700.
-	if [[ $line == *'${RUNTIME_DIRECTORY}'* ]]; then
-		mkdir -p -m 700 "$BATS_TEST_TMPDIR/run-${unit##*/}"
-		line=${line//'${RUNTIME_DIRECTORY}'/$BATS_TEST_TMPDIR/run-${unit##*/}}
-	fi
-	line=${line//$SYSCONF\/inetkit\/blocked/$FIX/blocked}
-	case $line in
-	*'$'*) echo "$unit: a variable this test does not provide: $line" >&2; return 1 ;;
-	esac
-	read -ra w <<<"$line"
-	for line in "${w[@]}"; do
-		case $line in
-		"$PKGDIR"/*) out+=("$DEST$line") ;;
-		*) out+=("$line") ;;
-		esac
-	done
-	[ -x "${out[0]}" ] || { echo "$unit: ${out[0]} is not an installed program" >&2; return 1; }
-	printf '%s\n' "${out[@]}"
-}
-
-unit() {
-	echo "$DEST$(unitdir)/$1"
-}
-
-# serve UNIT [ENV...]: runs the installed service UNIT's ExecStart= through
-# systemd-socket-activate on a free loopback port, as its socket would:
-# an @ unit (Accept=yes) gets one process per connection with the connection
-# on fd 0 and 1 (--inetd -a), a -listen unit (Accept=no) the listening
-# socket (no -a). ENV (VAR=VALUE) is passed with -E. Sets PORT, SPID, CMD.
+# serve UNIT [ENV...]: serve_unit UNIT as systemd would run it here:
+# ${CREDENTIALS_DIRECTORY}/htpasswd is the test's users file (LoadCredential=
+# copies it there), ${RUNTIME_DIRECTORY} a directory of the service's own
+# (RuntimeDirectory=: one per service, shared by its instances, 0700), the
+# block list in SYSCONFDIR the test's; ENV (VAR=VALUE) is passed with -E.
+# Sets PORT, SPID, CMD.
 serve() {
-	local u=$1 sock cmd e envs=() mode
+	local u=$1 rundir=$BATS_TEST_TMPDIR/run-$1 e envs=()
 	shift
 	for e in "$@"; do envs+=(-E "$e"); done
-	case $u in
-	*@.service)
-		sock=$(unit "${u%@.service}.socket")
-		mode=inetd ;;
-	*-listen.service)
-		sock=$(unit "${u%.service}.socket")
-		mode=listen ;;
-	*) fail "no socket style for $u" ;;
-	esac
-	# The socket unit is the one that hands this service its connections.
-	if [ "$mode" = inetd ]; then
-		run grep -x 'Accept=yes' "$sock"
-	else
-		run grep -x 'Accept=no' "$sock"
-	fi
-	assert_success
-	cmd=$(exec_start "$(unit "$u")") || fail "cannot run $u"
-	mapfile -t CMD <<<"$cmd"
-	activate "$mode" "${envs[@]}" "${CMD[@]}"
+	mkdir -p -m 700 "$rundir"
+	serve_unit "$u" "${envs[@]}" --sub '${CREDENTIALS_DIRECTORY}/htpasswd' "$FIX/htpasswd" \
+	    --sub '${RUNTIME_DIRECTORY}' "$rundir" --sub "$SYSCONF/inetkit/blocked" "$FIX/blocked"
 }
 
 # say PORT FORMAT [SOCAT-OPTIONS]: sends printf FORMAT to 127.0.0.1:PORT and
 # leaves the reply in $REPLY_FILE; the status is socat's.
-REPLY_FILE=
 say() {
 	REPLY_FILE=$BATS_TEST_TMPDIR/reply
 	# shellcheck disable=SC2059
 	printf -- "$2" | timeout 20 socat -t 5 -T 10 - "TCP:127.0.0.1:$1${3:+,$3}" >"$REPLY_FILE"
-}
-
-# The reply is exactly printf FORMAT.
-assert_reply() {
-	local got want
-	got=$(hex "$REPLY_FILE") want=$(hexf "$1")
-	[ "$got" = "$want" ] || fail "reply $(od -An -c "$REPLY_FILE" | tr -s ' \n' ' ')
-expected $(printf -- "$1" | od -An -c | tr -s ' \n' ' ')"
-}
-
-# cmdserver's reply to a login, date and quit: the welcome, one ctime line, nothing else.
-assert_cmdserver_session() {
-	local date
-	run sed -n 1,2p "$REPLY_FILE"
-	assert_output "$(printf "Login: Password: $WELCOME")"
-	[ "$(wc -l <"$REPLY_FILE")" = 3 ] && [ "$(tail -c 1 "$REPLY_FILE" | od -An -c | tr -d ' ')" = '\n' ] ||
-		fail "not three lines: $(cat "$REPLY_FILE")"
-	date=$(sed -n 3p "$REPLY_FILE")
-	[[ $date =~ ^$CTIME$ ]] || fail "date sent '$date'"
-	[ $(( $(date -d "$date" +%s) - $(date +%s) )) -le 2 ] &&
-		[ $(( $(date +%s) - $(date -d "$date" +%s) )) -le 5 ] || fail "date sent $date, now is $(date)"
 }
 
 # Fails when the process $1 is not running.
@@ -200,161 +125,19 @@ shell_words() {
 	python3 -c 'import shlex, sys; print("\n".join(shlex.split(sys.argv[1])))' "$1"
 }
 
-# Runs the installed xinetd entry $1 (a name in $DEST/etc/xinetd.d) in a real
-# xinetd in the foreground: enabled with the README's own sed command, on a
-# free port, with its paths moved under $DEST and its files in SYSCONFDIR
-# replaced by the test's; every other line (its own user, its limits, its
-# session bound) as installed, unless XINETD_EDIT, a sed expression, says
-# otherwise (it must change the entry). First checks that the entry's user
-# can execute the installed program. Sets PORT, XINETD_LOG (the services'
-# log), XINETD_OWN (xinetd's own) and XINETD_PID.
-xinetd_installed() {
-	local name=$1 dir sedline w user prog state
-	user=$(entry_value "$DEST/etc/xinetd.d/$name" user)
-	prog=$(entry_value "$DEST/etc/xinetd.d/$name" server)
-	runuser -u "$user" -- test -x "$DEST$prog" ||
-		fail "$name: its user $user cannot execute $DEST$prog"
+# xinetd_installed (deploy_helpers.bash) enables an entry with the README's
+# own sed command, its last word (the file) the entry's copy $1.
+xinetd_enable() {
+	local sedline w
 	sedline=$(deploy_line '^sed -i ') || fail "no sed line"
 	mapfile -t w < <(shell_words "$sedline")
-	# A free port can be taken by another process before xinetd binds it:
-	# then xinetd deactivates the service, and a new port is tried.
-	for _ in 1 2 3 4 5; do
-		dir=$(mktemp -d "$BATS_TEST_TMPDIR/xinetd.XXXXXX")
-		mkdir "$dir/xinetd.d"
-		cp "$DEST/etc/xinetd.d/$name" "$dir/xinetd.d/$name"
-		"${w[@]:0:$((${#w[@]} - 1))}" "$dir/xinetd.d/$name" || fail "README sed failed"
-		PORT=$(free_port)
-		# A state directory of its own, as make install-users makes it: a
-		# penalty one test earns must not refuse the next test's client.
-		state=$(mktemp -d "$DEST/state.XXXXXX")
-		chmod 755 "$state"
-		install -d -m 700 -o "$user" -g "$user" "$state/s"
-		sed -i -e "s|^\([[:space:]]*port[[:space:]]*=[[:space:]]*\).*|\1$PORT|" \
-		    -e "s|--state-dir /var/lib/$user |--state-dir $state/s |" \
-		    -e "s|$PKGDIR/|$DEST$PKGDIR/|g" \
-		    -e "s|$SYSCONF/inetkit/cmdserver.htpasswd|$FIX/htpasswd|g" \
-		    -e "s|$SYSCONF/inetkit/blocked|$FIX/blocked|g" "$dir/xinetd.d/$name"
-		if [ -n "${XINETD_EDIT:-}" ]; then
-			cp "$dir/xinetd.d/$name" "$dir/before-edit"
-			sed -i -e "$XINETD_EDIT" "$dir/xinetd.d/$name"
-			! cmp -s "$dir/before-edit" "$dir/xinetd.d/$name" ||
-				fail "$name: XINETD_EDIT '$XINETD_EDIT' changed nothing"
-			rm "$dir/before-edit"
-		fi
-		chmod -R a+rX "$dir"
-		XINETD_LOG=$dir/xinetd.log XINETD_OWN=$dir/xinetd.own
-		: >"$XINETD_LOG"
-		: >"$XINETD_OWN"
-		printf 'defaults\n{\n\tlog_type = FILE %s\n}\nincludedir %s\n' \
-		    "$XINETD_LOG" "$dir/xinetd.d" >"$dir/xinetd.conf"
-		bg timeout 60 xinetd -dontfork -filelog "$XINETD_OWN" -f "$dir/xinetd.conf" \
-		    -pidfile "$dir/xinetd.pid" 2>>"$dir/xinetd.stderr"
-		wait_log -F "$XINETD_OWN" "Started working: " 30 || { cat "$XINETD_OWN" >&2; return 1; }
-		grep -q 'bind failed (Address already in use' "$XINETD_OWN" || break
-		kill_bg
-	done
-	grep -q "Started working: 1 available service" "$XINETD_OWN" &&
-		wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
-	XINETD_PID=$(cat "$dir/xinetd.pid")
-	[ -d "/proc/$XINETD_PID" ] || fail "xinetd's pid file names no process: $XINETD_PID"
-	# xinetd took the entry without a complaint.
-	run grep -E 'ERROR|WARNING' "$XINETD_OWN"
-	assert_failure 1
-	assert_output ""
+	"${w[@]:0:$((${#w[@]} - 1))}" "$1" || fail "README sed failed"
 }
 
-# The value of attribute $2 in xinetd entry $1 (the one line "NAME = VALUE").
-entry_value() {
-	local v
-	v=$(sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1")
-	[ -n "$v" ] && [ "$(printf '%s\n' "$v" | wc -l)" = 1 ] ||
-		{ echo "${1##*/}: not exactly one $2 line" >&2; return 1; }
-	printf '%s\n' "$v"
-}
-
-# session_ids SEND EXPECT: opens a session to the xinetd on 127.0.0.1:$PORT,
-# sends printf SEND, reads until the reply holds EXPECT and then, the session
-# still open, prints for the one process xinetd ($XINETD_PID) runs for it
-# "exe=PATH" and the Uid:, Gid: and Groups: lines of its /proc/PID/status.
-session_ids() {
-	# Each printf'd with an x after it, which $(...) keeps its newlines before.
-	# shellcheck disable=SC2059
-	timeout 30 python3 - "$PORT" "$XINETD_PID" "$(printf -- "$1"; echo x)" "$(printf -- "$2"; echo x)" <<'EOF'
-import os, socket, sys, time
-port, xpid = int(sys.argv[1]), sys.argv[2]
-send, expect = sys.argv[3][:-1].encode(), sys.argv[4][:-1].encode()
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-s.sendall(send)
-got = b""
-while expect not in got:
-    b = s.recv(4096)
-    if not b:
-        sys.exit("EOF before %r; got %r" % (expect, got))
-    got += b
-kids = open("/proc/%s/task/%s/children" % (xpid, xpid)).read().split()
-if len(kids) != 1:
-    sys.exit("xinetd runs %d processes, not 1: %r" % (len(kids), kids))
-k = kids[0]
-print("exe=" + os.readlink("/proc/%s/exe" % k))
-for l in open("/proc/%s/status" % k):
-    if l.split(":")[0] in ("Uid", "Gid", "Groups"):
-        print(l.rstrip())
-s.close()
-EOF
-}
-
-# assert_served_as USER PROGRAM SEND EXPECT: the process serving a session
-# (session_ids SEND EXPECT) is the installed PROGRAM, running as USER and its
-# group (real, effective, saved and file-system ids alike), with no
-# supplementary group, and USER is not nobody.
-assert_served_as() {
-	local user=$1 uid gid
-	uid=$(id -u "$user") gid=$(getent group "$user" | cut -d: -f3)
-	[ -n "$gid" ] || fail "no group $user"
-	[ "$uid" != "$(id -u nobody)" ] || fail "$user is nobody"
-	run session_ids "$3" "$4"
-	assert_success
-	assert_line "exe=$DEST$PKGDIR/$2"
-	assert_line "Uid:	$uid	$uid	$uid	$uid"
-	assert_line "Gid:	$gid	$gid	$gid	$gid"
-	assert_line --regexp '^Groups:[[:space:]]*$'
-}
-
-# busy_session LOGIN: a session to 127.0.0.1:$PORT that is never idle: it
-# sends printf LOGIN (may be empty), then a line every 0.2 s for up to 10 s,
-# reading what comes back. Prints "eof after SECS s, REPLIES replies" when
-# the server closes, or "still open after 10 s".
-busy_session() {
-	# shellcheck disable=SC2059
-	timeout 30 python3 - "$PORT" "$(printf -- "$1"; echo x)" <<'EOF'
-import select, socket, sys, time
-port, login = int(sys.argv[1]), sys.argv[2][:-1].encode()
-t0 = time.monotonic()
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-if login:
-    s.sendall(login)
-n = 0
-nxt = t0
-while time.monotonic() - t0 < 10:
-    now = time.monotonic()
-    if now >= nxt:
-        try:
-            s.sendall(b"date\n")
-        except OSError:
-            break
-        nxt = now + 0.2
-    r, _, _ = select.select([s], [], [], max(0.0, nxt - time.monotonic()))
-    if r:
-        try:
-            b = s.recv(4096)
-        except OSError:
-            b = b""
-        if not b:
-            print("eof after %.1f s, %d replies" % (time.monotonic() - t0, n))
-            sys.exit(0)
-        n += b.count(b"\n")
-print("still open after 10 s")
-EOF
+# The entry's files in SYSCONFDIR, in its copy $1, replaced by the test's.
+xinetd_fixtures() {
+	sed -i -e "s|$SYSCONF/inetkit/cmdserver.htpasswd|$FIX/htpasswd|g" \
+	    -e "s|$SYSCONF/inetkit/blocked|$FIX/blocked|g" "$1"
 }
 
 # Checks that the paths in the units and xinetd entries under $1 (a DESTDIR
@@ -450,8 +233,8 @@ check_installed_paths() {
 	for f in "$DEST$(unitdir)"/*.service; do
 		got="$got ${f##*/}"
 	done
-	assert_equal "$(echo $got | tr ' ' '\n' | sort)" "$(echo $SERVICE_UNITS | tr ' ' '\n' | sort)"
-	for f in $SERVICE_UNITS; do
+	assert_equal "$(echo $got | tr ' ' '\n' | sort)" "$(echo $SERVICE_UNITS $TLS_SERVICE_UNITS | tr ' ' '\n' | sort)"
+	for f in $SERVICE_UNITS $TLS_SERVICE_UNITS; do
 		case $f in
 		*@.service) [ -f "$(unit "${f%@.service}.socket")" ] ;;
 		*) [ -f "$(unit "${f%.service}.socket")" ] ;;
@@ -559,7 +342,7 @@ assert_guarded() {
 	for f in "$DEST/etc/xinetd.d"/*; do
 		e=${f##*/}
 		n=$((n + 1))
-		[[ " $(echo $XINETD_ENTRIES) " == *" $e "* ]] || fail "$e: an entry this suite does not run"
+		[[ " $(echo $ALL_XINETD_ENTRIES) " == *" $e "* ]] || fail "$e: an entry this suite does not run"
 		# The user and group are the service's own, named after it: no two
 		# entries share one, none is nobody or root.
 		user=$(entry_value "$f" user)
@@ -577,10 +360,12 @@ assert_guarded() {
 		[ "$uid" -lt 1000 ] && [ "$uid" -gt 0 ] || fail "$user: uid $uid is not a system uid"
 		assert_equal "$gid" "$(getent group "$user" | cut -d: -f3)"
 		# The session bound, as one option of the program that serves the
-		# session: for echo-guarded, echo's (after it), not blockip's.
+		# session: for echo-guarded, echo's (after it), not blockip's; for
+		# the TLS entries, tls's (before its PROGRAM): it holds the connection.
 		args=" $(entry_value "$f" server_args) "
 		case $e in
 		inetkit-echo-guarded) pat=" $PKGDIR/echo .*--session-timeout $SESSION_TIMEOUT " ;;
+		inetkit-tls-*) pat=" --session-timeout $SESSION_TIMEOUT .* $PKGDIR/[a-z]+ " ;;
 		*) pat=" --session-timeout $SESSION_TIMEOUT " ;;
 		esac
 		[[ $args =~ $pat ]] || fail "$e: server_args '$args' do not carry --session-timeout $SESSION_TIMEOUT"
@@ -591,7 +376,7 @@ assert_guarded() {
 		run stat -c '%U:%G %a' "/var/lib/$user"
 		assert_output "$user:$user 700"
 	done
-	assert_equal "$n" "$(echo $XINETD_ENTRIES | wc -w)"
+	assert_equal "$n" "$(echo $ALL_XINETD_ENTRIES | wc -w)"
 }
 
 @test "the installed inetkit-echo xinetd entry echoes under xinetd, as inetkit-echo" {
@@ -719,20 +504,20 @@ install_users_with() {
 	assert_success
 	# The first useradd met a held lock and was tried again.
 	assert_output --partial "useradd: cannot lock /etc/passwd"
-	for e in $(echo $XINETD_ENTRIES | tr ' ' '\n' | sort); do
+	for e in $(echo $ALL_XINETD_ENTRIES | tr ' ' '\n' | sort); do
 		assert_line "install-users: $USERADD $e"
 		assert_line "install-users: $e: present (id of $e)"
 		want="$want$USERADD $e
 "
 	done
-	assert_equal "$(cat "$d/calls")" "$(printf '%s' "$USERADD $(echo $XINETD_ENTRIES | tr ' ' '\n' | sort | head -n 1)
+	assert_equal "$(cat "$d/calls")" "$(printf '%s' "$USERADD $(echo $ALL_XINETD_ENTRIES | tr ' ' '\n' | sort | head -n 1)
 $want")"
 	# Again: nothing to do, nothing run.
 	: >"$d/calls"
 	run install_users_with "$d"
 	assert_success
 	refute_output --partial useradd
-	assert_equal "$(grep -c ': present (' <<<"$output")" "$(echo $XINETD_ENTRIES | wc -w)"
+	assert_equal "$(grep -c ': present (' <<<"$output")" "$(echo $ALL_XINETD_ENTRIES | wc -w)"
 	assert_equal "$(cat "$d/calls")" ""
 	# A group left without its user, a user without its group: each gets what it lacks.
 	grep -v -x -e 'passwd inetkit-echo' -e 'group inetkit-lcecho' "$d/state" >"$d/state.new"
@@ -768,7 +553,7 @@ groupadd --system inetkit-lcecho"
 	assert_success
 	refute_output --partial useradd
 	refute_output --partial groupadd
-	assert_equal "$(grep -c ': present (uid=' <<<"$output")" "$(echo $XINETD_ENTRIES | wc -w)"
+	assert_equal "$(grep -c ': present (uid=' <<<"$output")" "$(echo $ALL_XINETD_ENTRIES | wc -w)"
 	after=$(getent passwd; getent group)
 	assert_equal "$after" "$before"
 }

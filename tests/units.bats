@@ -5,6 +5,9 @@ load helpers
 load activation_helpers
 
 SERVICES="echo lcecho"
+# tls in front of echo and cmdserver (tests/tls-units.bats runs them): held
+# to the same exposure bound.
+TLS_SERVICES="tls-echo tls-cmdserver"
 MAX_EXPOSURE=1.5
 
 setup_file() {
@@ -93,7 +96,7 @@ StandardError=journal"
 
 @test "systemd-analyze security rates each service at exposure 1.5 or less" {
 	local s e u=$VERIFY$(unitdir)
-	for s in $SERVICES; do
+	for s in $SERVICES $TLS_SERVICES; do
 		run timeout 60 systemd-analyze security --offline=true --no-pager \
 		    "$u/inetkit-$s@.service"
 		assert_success
@@ -164,7 +167,7 @@ teardown() {
 
 @test "every service also ships an Accept=no variant: listening socket, bounded, exposure 1.5 or less" {
 	local u=$VERIFY$(unitdir) s n=0
-	for s in echo lcecho cmdserver echo-guarded; do
+	for s in echo lcecho cmdserver echo-guarded $TLS_SERVICES; do
 		n=$((n + 1))
 		run grep -x "Accept=no" "$DEST$(unitdir)/inetkit-$s-listen.socket"
 		assert_success
@@ -179,5 +182,5 @@ teardown() {
 		assert_success
 		assert_exposure "$u/inetkit-$s-listen.service" 1.5
 	done
-	[ "$n" -eq 4 ]
+	[ "$n" -eq 6 ]
 }
