@@ -12,7 +12,9 @@
 # The domain helpers load after it, each saying what it holds:
 # proto_helpers.bash (programs on pipes: feed, assert_out, dialog),
 # cmdserver_helpers.bash (logins), activation_helpers.bash (installed trees,
-# units, xinetd), serve.bash (loopback clients with a chosen source, HAProxy).
+# units, xinetd), serve.bash (loopback clients with a chosen source, HAProxy),
+# deploy_helpers.bash (installed units and entries, run as they would be),
+# tls_helpers.bash (a test PKI, a TLS client).
 bats_load_library bats-support 2>/dev/null || load /usr/lib/bats/bats-support/load
 bats_load_library bats-assert 2>/dev/null || load /usr/lib/bats/bats-assert/load
 
