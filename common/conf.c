@@ -11,6 +11,8 @@
 #include "text.h"
 
 #define KEYMAX 64
+/* What a key is made of: Perl's \\w, and our dashes. */
+#define KEYCHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
 /* Net::Server spellings that are more than an underscore away from ours. */
 static const struct { const char *from, *to; } aliases[] = {
@@ -235,11 +237,17 @@ conf_file_read(const struct conf_opt *const *tabs, size_t ntabs, const char *pat
 		if (s == e || *s == '#')
 			continue;
 		*e = '\0';
-		k = s;
-		klen = strcspn(k, " \t");
-		if (k[klen]) {
-			v = k + klen;
-			*v++ = '\0';
+		/* Net::Server's forms: "key value", "key=value", "key: value", and "--key value". */
+		k = s + (s[0] == '-' && s[1] == '-' ? 2 : 0);
+		klen = strcspn(k, " \t=:");
+		if (klen == 0) {
+			r = errf(err, "conf file %s line %lu: not \"key value\", \"key=value\" or "
+			    "\"key: value\": \"%.64s\"", path, lineno, s);
+			break;
+		}
+		if (k[klen]) {		/* the separator: one '=' or ':', or blanks */
+			v = k + klen + 1;
+			k[klen] = '\0';
 			while (*v == ' ' || *v == '\t')
 				v++;
 		}
@@ -263,20 +271,36 @@ conf_file_read(const struct conf_opt *const *tabs, size_t ntabs, const char *pat
 }
 
 /*
- * Splits argv[i] into key and inline value; returns the option or NULL.
- * *v is the "=value" part, if any.
+ * Splits "key" or "key=value" (argv[i] after its "--") into key and inline
+ * value; returns the option or NULL. *v is the "=value" part, if any.
  */
 static const struct conf_opt *
 split(const struct conf_opt *const *tabs, size_t ntabs, const char *arg, char key[KEYMAX],
     const char **v)
 {
-	const char *eq = strchr(arg + 2, '=');
-	size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+	const char *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
 
 	*v = eq ? eq + 1 : NULL;
-	if (normalize(key, arg + 2, len) < 0)
+	if (normalize(key, arg, len) < 0)
 		return NULL;
 	return lookup(tabs, ntabs, key);
+}
+
+/*
+ * Net::Server's "key=value" on the command line: an argument made of a
+ * known option's name, '=' and a value. Anything else, "A=B" for an
+ * unknown A included, is the first operand (a PROGRAM's argument, say).
+ */
+static const struct conf_opt *
+bare(const struct conf_opt *const *tabs, size_t ntabs, const char *arg, char key[KEYMAX],
+    const char **v)
+{
+	size_t len = strspn(arg, KEYCHARS);
+
+	if (len == 0 || arg[len] != '=')
+		return NULL;
+	return split(tabs, ntabs, arg, key, v);
 }
 
 int
@@ -306,11 +330,15 @@ conf_parse(const struct conf_opt *const *tabs, size_t ntabs, int argc, char **ar
 				*want_version = 1;
 				continue;
 			}
-			if (a[0] != '-' || a[1] == '\0')
+			if (a[0] != '-' && (o = bare(tabs, ntabs, a, key, &v))) {
+				/* Net::Server's "key=value" */
+			} else if (a[0] != '-' || a[1] == '\0') {
 				break;
-			if (a[1] != '-')
+			} else if (a[1] != '-') {
 				return errf(err, "unknown option \"%.64s\" (options are long: --name)", a);
-			o = split(tabs, ntabs, a, key, &v);
+			} else {
+				o = split(tabs, ntabs, a + 2, key, &v);
+			}
 			if (!o)
 				return errf(err, "unknown option \"--%.*s\"",
 				    (int)strcspn(a + 2, "="), a + 2);

@@ -421,6 +421,47 @@ timed_out(const struct io *io)
 }
 
 /*
+ * Stage 4: the host name, and Net::Server's double_reverse_lookups, which
+ * comes before every rule: a client whose name does not resolve back to
+ * its address is refused (detail: the record names the name too;
+ * autofail: every client is refused, to see what it would have been;
+ * debug: logged, never refused). An unconfirmed name is never matched.
+ */
+static void
+reverse_stage(struct conn *c)
+{
+	int dr = c->set->double_reverse, r;
+	char name[PEER_HOSTMAX] = "", esc[TEXT_ESCBUF], ip[ADDR_STRMAX] = "?";
+	const char *what;
+
+	r = peer_lookup_host(&c->peer, dr != DR_NO, name, sizeof name);
+	if (dr == DR_NO)
+		return;
+	text_escape_to(esc, sizeof esc, name, strlen(name));
+	if (c->peer.has_remote)
+		addr_format(&c->peer.remote, ip);
+	what = r == 0 ? "resolves back" : r == -1 ? "has no host name" : "does not resolve back";
+	if (dr == DR_DEBUG) {
+		log_msg(LOG_LVL_DEBUG, "double reverse: %s: host \"%s\" %s", ip, esc, what);
+		return;
+	}
+	if (r == 0 && dr != DR_AUTOFAIL)
+		return;
+	c->double_refused = 1;
+	c->access = ACL_DENY;
+	if (r == -1)
+		snprintf(c->out.rule, sizeof c->out.rule, "double-reverse-lookups: %s has no host "
+		    "name", ip);
+	else if (dr == DR_YES)
+		snprintf(c->out.rule, sizeof c->out.rule, "double-reverse-lookups: the name of %s "
+		    "%s", ip, what);
+	else
+		snprintf(c->out.rule, sizeof c->out.rule, "double-reverse-lookups%s: %.64s (of %s) %s",
+		    dr == DR_AUTOFAIL ? " autofail" : "", esc, ip, what);
+	log_msg(LOG_LVL_INFO, "double reverse: %s", c->out.rule);
+}
+
+/*
  * One connection, from "who is it" to the log record; conn_main runs it
  * once, or the accept loop once in every child. The stages, in order (a
  * stage that ends the connection records why in c->out, and goes to 10):
@@ -470,9 +511,10 @@ conn_serve(struct conn *c)
 	/* 3 to 6 */
 	if (limit_stage(c) != EXIT_SERVED)
 		return ended_refused(c, NULL, 0);
-	if (s->reverse_lookups != REV_NO)
-		peer_lookup_host(&c->peer, s->reverse_lookups == REV_DOUBLE);
-	c->access = acl_check(&s->acl, &c->peer, c->out.rule);
+	if (s->reverse_lookups != REV_NO || s->double_reverse != DR_NO)
+		reverse_stage(c);
+	if (!c->double_refused)
+		c->access = acl_check(&s->acl, &c->peer, c->out.rule);
 	/* Whatever the rules said: under cmdserver's --satisfy any a denied client may log in. */
 	if (s->block_list && block_stage(c) != EXIT_SERVED)
 		return ended_refused(c, NULL, 0);

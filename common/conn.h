@@ -29,7 +29,10 @@
 /* What the service's pre-connection step decides. */
 enum conn_verdict { CONN_ACCEPT, CONN_REFUSE };
 
-enum rev_lookup { REV_NO, REV_YES, REV_DOUBLE };
+enum rev_lookup { REV_NO, REV_YES, REV_DOUBLE, REV_DOUBLE_DETAIL, REV_DOUBLE_AUTOFAIL,
+	REV_DOUBLE_DEBUG };
+/* Net::Server's double_reverse_lookups: a client whose name does not resolve back is refused. */
+enum rev_double { DR_NO, DR_YES, DR_DETAIL, DR_AUTOFAIL, DR_DEBUG };
 
 #define CONN_MSG_MAX 256		/* bytes of --refusal-message, --timeout-message */
 
@@ -50,6 +53,7 @@ struct conn_settings {
 	unsigned long log_level;
 	struct acl acl;			/* --allow, --deny, --cidr-allow, --cidr-deny */
 	int reverse_lookups;		/* enum rev_lookup */
+	int double_reverse;		/* enum rev_double (reverse_lookups double... sets it) */
 	unsigned long idle_timeout, session_timeout, max_line;
 	int proxy_protocol;		/* expect a PROXY header from a trusted proxy */
 	struct acl trusted;		/* --trusted-proxy, as its CIDR-allow blocks */
@@ -57,6 +61,7 @@ struct conn_settings {
 	const char *block_list, *block_list_index;
 	int block_list_on_error;	/* 0 deny, 1 allow */
 	struct conf_list listen;	/* --listen: run the accept loop */
+	unsigned long backlog;		/* Net::Server's listen N, for every socket bound here */
 	struct serve_opts serve;
 	const char *state_dir;		/* where the table of sources is kept */
 	struct srctab_limits limits;
@@ -102,6 +107,7 @@ struct conn {
 	int accept_loop;		/* this process runs the accept loop (known to configure) */
 	int told;			/* the service sent the timeout message itself (tls) */
 	int trusted_peer;		/* the peer is a trusted proxy, not a client */
+	int double_refused;		/* double_reverse_lookups refused it: no rule is asked */
 	int argc;			/* operands after the options */
 	char **argv;
 	struct timespec start;		/* CLOCK_MONOTONIC, for the deadlines and the record */

@@ -29,6 +29,7 @@ static int file_fd = -1;
 static int journal_fd = -1;
 static int syslog_open;
 static int stderr_client;		/* fd 2 may be the client: never write there */
+static int syslog_opts = LOG_PID, syslog_facility = LOG_DAEMON;
 
 static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 static const char *const level_name[] = { "error", "warning", "notice", "info", "debug" };
@@ -98,6 +99,20 @@ log_open(enum log_sink s, const char *path)
 	return 0;
 }
 
+/* Net::Server's syslog_ident, syslog_logopt, syslog_facility: NULL ident keeps the program's. */
+void
+log_set_syslog(const char *id, int opts, int facility)
+{
+	if (id)
+		ident = id;
+	syslog_opts = opts;
+	syslog_facility = facility;
+	if (syslog_open) {
+		closelog();
+		syslog_open = 0;
+	}
+}
+
 void
 log_set_level(int l)
 {
@@ -164,7 +179,7 @@ static int
 to_journal(int lvl, const struct log_field *f, size_t nf, const char *msg)
 {
 	static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
-	char buf[LOG_MSGMAX * 2 + 512], prio[4];
+	char buf[LOG_MSGMAX * 2 + 512], prio[4], fac[12];
 	size_t i, n, o = 0;
 
 	if (journal_fd < 0)
@@ -175,7 +190,8 @@ to_journal(int lvl, const struct log_field *f, size_t nf, const char *msg)
 	if (!(n = journal_field(buf, sizeof buf, "PRIORITY", prio)))
 		return -1;
 	o += n;
-	if (!(n = journal_field(buf + o, sizeof buf - o, "SYSLOG_FACILITY", "3")))
+	snprintf(fac, sizeof fac, "%d", syslog_facility >> 3);
+	if (!(n = journal_field(buf + o, sizeof buf - o, "SYSLOG_FACILITY", fac)))
 		return -1;
 	o += n;
 	if (!(n = journal_field(buf + o, sizeof buf - o, "SYSLOG_IDENTIFIER", ident)))
@@ -197,7 +213,7 @@ static void
 to_syslog(int lvl, const char *msg)
 {
 	if (!syslog_open) {
-		openlog(ident, LOG_PID, LOG_DAEMON);
+		openlog(ident, syslog_opts, syslog_facility);
 		syslog_open = 1;
 	}
 	syslog(syslog_prio[lvl], "%s", msg);

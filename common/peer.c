@@ -173,10 +173,12 @@ peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
 
 /*
  * Reverse lookup; with doublecheck the name must resolve back to the
- * address (Net::Server's "double"), or it is not used.
+ * address (Net::Server's "double"), or it is not used. Returns 0, -1 for
+ * no name, or -2 for a name that does not resolve back (in name, for the
+ * log: escape it, it is the DNS's).
  */
 int
-peer_lookup_host(struct peer *p, int doublecheck)
+peer_lookup_host(struct peer *p, int doublecheck, char *name, size_t namelen)
 {
 	struct addrinfo hints, *res, *ai;
 	struct sockaddr_storage ss;
@@ -206,6 +208,7 @@ peer_lookup_host(struct peer *p, int doublecheck)
 	}
 	if (!doublecheck)
 		return 0;
+	snprintf(name, namelen, "%s", p->host);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = p->remote.family;
 	hints.ai_socktype = SOCK_STREAM;
@@ -221,7 +224,7 @@ peer_lookup_host(struct peer *p, int doublecheck)
 	}
 	if (!ok)
 		p->host[0] = '\0';
-	return ok ? 0 : -1;
+	return ok ? 0 : -2;
 }
 
 /*

@@ -27,7 +27,7 @@ int peer_identify(struct peer *p, int fd);
 int peer_socket(struct peer *p, int fd);
 void peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
     const struct addr *local, unsigned local_port);
-int peer_lookup_host(struct peer *p, int doublecheck);
+int peer_lookup_host(struct peer *p, int doublecheck, char *name, size_t namelen);
 int peer_export(const struct peer *p);
 const char *peer_str(const struct peer *p);
 

@@ -5,16 +5,24 @@
  * table of sources. Then the connection cycle (conn.c) runs once, or once
  * in every child of the accept loop (serve.c).
  */
+#define _GNU_SOURCE		/* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "log.h"
+#include "ports.h"
 #include "serve.h"
 #include "text.h"
 
@@ -26,6 +34,7 @@ static struct conn_settings settings = {
 	.idle_timeout = 60,
 	.max_line = 8192,
 	.proxy_timeout = 5,
+	.backlog = PORTS_BACKLOG,
 	.serve = {
 		.max_connections = 64,
 		.max_per_source = 16,
@@ -43,7 +52,12 @@ static struct conn_settings settings = {
 
 static struct srctab table;
 
-static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", NULL };
+static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", "double-detail",
+    "double-autofail", "double-debug", NULL };
+static const char *const dr_choices[] = { "no|0|off", "yes|1|on", "detail", "autofail", "debug",
+    NULL };
+static const char *const logsock_choices[] = { "unix|native", NULL };
+static int double_reverse_opt;
 static const char *const on_error_choices[] = { "deny", "allow", NULL };
 
 static int
@@ -55,7 +69,7 @@ set_log(void *dest, const char *v, char *err, size_t len)
 		snprintf(err, len, "empty value");
 		return -1;
 	}
-	if (strcmp(v, "syslog") == 0)
+	if (strcmp(v, "syslog") == 0 || strcmp(v, "Sys::Syslog") == 0)
 		s->log_sink = LOG_SINK_SYSLOG;
 	else if (strcmp(v, "journal") == 0)
 		s->log_sink = LOG_SINK_JOURNAL;
@@ -64,11 +78,127 @@ set_log(void *dest, const char *v, char *err, size_t len)
 	else if (v[0] == '/')
 		s->log_sink = LOG_SINK_FILE;
 	else {
-		snprintf(err, len, "\"%.64s\" is not syslog, journal, stderr or an absolute file path",
-		    v);
+		snprintf(err, len, "\"%.64s\" is not syslog (or Sys::Syslog), journal, stderr or an "
+		    "absolute file path", v);
 		return -1;
 	}
 	s->log_path = v;
+	return 0;
+}
+
+/* Net::Server's syslog_* keys: checked as they are read, applied with the log. */
+static const char *syslog_ident;
+static int syslog_logopt = LOG_PID, syslog_facility = LOG_DAEMON, syslog_logsock;
+
+static int
+set_syslog_ident(void *dest, const char *v, char *err, size_t len)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 32 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_.-") != n) {
+		snprintf(err, len, "\"%.64s\" is not 1 to 32 letters, digits, '_', '.' or '-'", v);
+		return -1;
+	}
+	*(const char **)dest = v;
+	return 0;
+}
+
+/* "pid|cons|ndelay|nowait", any of them joined by '|'. */
+static int
+set_syslog_logopt(void *dest, const char *v, char *err, size_t len)
+{
+	static const struct { const char *name; int opt; } opts[] = { { "pid", LOG_PID },
+	    { "cons", LOG_CONS }, { "ndelay", LOG_NDELAY }, { "nowait", LOG_NOWAIT } };
+	const char *p = v;
+	int o = 0;
+	size_t i, n;
+
+	while (*p) {
+		n = strcspn(p, "|");
+		for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
+			if (strlen(opts[i].name) == n && strncmp(p, opts[i].name, n) == 0)
+				break;
+		if (n == 0 || i == sizeof opts / sizeof opts[0]) {
+			snprintf(err, len, "\"%.64s\" is not pid, cons, ndelay, nowait joined by |", v);
+			return -1;
+		}
+		o |= opts[i].opt;
+		p += n + (p[n] == '|');
+	}
+	*(int *)dest = o;
+	return 0;
+}
+
+static int
+set_syslog_facility(void *dest, const char *v, char *err, size_t len)
+{
+	static const struct { const char *name; int fac; } facs[] = { { "auth", LOG_AUTH },
+	    { "authpriv", LOG_AUTHPRIV }, { "cron", LOG_CRON }, { "daemon", LOG_DAEMON },
+	    { "ftp", LOG_FTP }, { "lpr", LOG_LPR }, { "mail", LOG_MAIL }, { "news", LOG_NEWS },
+	    { "syslog", LOG_SYSLOG }, { "user", LOG_USER }, { "uucp", LOG_UUCP },
+	    { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
+	    { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	    { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 } };
+	size_t i;
+
+	for (i = 0; i < sizeof facs / sizeof facs[0]; i++)
+		if (strcasecmp(v, facs[i].name) == 0) {
+			*(int *)dest = facs[i].fac;
+			return 0;
+		}
+	snprintf(err, len, "\"%.64s\" is not a syslog facility (daemon, user, auth, authpriv, "
+	    "local0 to local7, ...)", v);
+	return -1;
+}
+
+/* Net::Server keys with no meaning outside Perl: refused, saying why. */
+static int
+set_perl_only(void *dest, const char *v, char *err, size_t len)
+{
+	(void)v;
+	snprintf(err, len, "%s", (const char *)dest);
+	return -1;
+}
+
+/* Net::Server keys that change nothing here: accepted, and said so at debug level. */
+static const char *ignored[4];
+static size_t nignored;
+
+static int
+set_ignored(void *dest, const char *v, char *err, size_t len)
+{
+	(void)v, (void)err, (void)len;
+	if (nignored < sizeof ignored / sizeof ignored[0])
+		ignored[nignored++] = dest;
+	return 0;
+}
+
+/* --listen ADDR:PORT, or Net::Server's "listen N": the backlog of every socket bound here. */
+static int
+set_listen(void *dest, const char *v, char *err, size_t len)
+{
+	struct conn_settings *s = dest;
+	unsigned long u;
+
+	if (*v >= '0' && *v <= '9' && !strchr(v, ':')) {
+		if (text_uint(v, 1, 65535, &u) < 0) {
+			snprintf(err, len, "\"%.64s\" is neither ADDRESS:PORT nor a backlog from 1 to "
+			    "65535", v);
+			return -1;
+		}
+		s->backlog = u;
+		return 0;
+	}
+	if (!*v) {
+		snprintf(err, len, "empty value");
+		return -1;
+	}
+	if (s->listen.n == CONF_LIST_MAX) {
+		snprintf(err, len, "more than %d values", CONF_LIST_MAX);
+		return -1;
+	}
+	s->listen.v[s->listen.n++] = v;
 	return 0;
 }
 
@@ -132,9 +262,33 @@ static const struct conf_opt common_opts[] = {
 	    .dest = &cidr_deny_opt, .set = acl_option_set, .arg = "CIDR",
 	    .help = "refuse clients in this IPv4 or IPv6 block" },
 	{ .name = "reverse-lookups", .type = CONF_CHOICE,
-	    .dest = &settings.reverse_lookups, .choices = rev_choices, .arg = "[double]",
-	    .help = "match host names too; double: only forward-confirmed names",
+	    .dest = &settings.reverse_lookups, .choices = rev_choices, .arg = "[MODE]",
+	    .help = "match host names too; double, double-MODE: as --double-reverse-lookups",
 	    .optional_value = 1 },
+	{ .name = "double-reverse-lookups", .type = CONF_CHOICE,
+	    .dest = &double_reverse_opt, .choices = dr_choices, .arg = "[MODE]",
+	    .help = "refuse a client whose name does not resolve back (detail, autofail, debug)",
+	    .optional_value = 1 },
+	{ .name = "syslog-ident", .type = CONF_FUNC,
+	    .dest = &syslog_ident, .set = set_syslog_ident, .arg = "NAME",
+	    .help = "the syslog identity (default inetkit-PROGRAM)" },
+	{ .name = "syslog-logopt", .type = CONF_FUNC,
+	    .dest = &syslog_logopt, .set = set_syslog_logopt, .arg = "OPT|...",
+	    .help = "openlog options: pid, cons, ndelay, nowait (default pid)" },
+	{ .name = "syslog-facility", .type = CONF_FUNC,
+	    .dest = &syslog_facility, .set = set_syslog_facility, .arg = "NAME",
+	    .help = "the syslog facility (default daemon)" },
+	{ .name = "syslog-logsock", .type = CONF_CHOICE,
+	    .dest = &syslog_logsock, .choices = logsock_choices, .arg = "unix",
+	    .help = "Net::Server: the local syslog socket (unix or native; nothing else)" },
+	{ .name = "ipv6-package", .type = CONF_FUNC, .dest = "ipv6_package", .set = set_ignored,
+	    .arg = "PACKAGE", .help = "Net::Server: a Perl module; accepted and ignored" },
+	{ .name = "no-close-by-child", .type = CONF_FUNC, .dest = "no_close_by_child",
+	    .set = set_ignored, .arg = "1",
+	    .help = "Net::Server: accepted and ignored (a child never closes the server)" },
+	{ .name = "log-function", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "log_function is Perl code: use --log (syslog, journal, stderr or a file)",
+	    .arg = "CODE", .help = "Net::Server: Perl code; refused" },
 	{ .name = "idle-timeout", .type = CONF_UINT,
 	    .dest = &settings.idle_timeout, .max = 86400, .arg = "SECS",
 	    .help = "end the session after SECS without progress; 0 never (default 60)" },
@@ -163,9 +317,10 @@ static const struct conf_opt common_opts[] = {
 	{ .name = "block-list-on-error", .type = CONF_CHOICE,
 	    .dest = &settings.block_list_on_error, .choices = on_error_choices, .arg = "deny|allow",
 	    .help = "a missing or malformed block list refuses everyone (deny, default) or not" },
-	{ .name = "listen", .type = CONF_LIST,
-	    .dest = &settings.listen, .arg = "ADDR:PORT",
-	    .help = "accept connections here and serve each in a child (repeatable)" },
+	{ .name = "listen", .type = CONF_FUNC,
+	    .dest = &settings, .set = set_listen, .arg = "ADDR:PORT|N",
+	    .help = "accept connections here and serve each in a child (repeatable); "
+	    "N: the backlog (default 128)" },
 	{ .name = "max-connections", .type = CONF_UINT,
 	    .dest = &settings.serve.max_connections, .min = 1, .max = SERVE_CONN_MAX, .arg = "N",
 	    .help = "accept loop: connections served at once; more wait (default 64)" },
@@ -251,26 +406,82 @@ open_log(void)
 }
 
 /*
+ * The listening sockets and children a SIGHUP's re-exec handed over, from
+ * INETKIT_REEXEC="PID:FD,FD,...;PID,PID,..." (the PID first, so that the
+ * variable means nothing to any other process). 1 if there were some.
+ */
+static pid_t adopted[SERVE_CONN_MAX];
+
+static int
+reexec_fds(int *lfds, size_t *nl)
+{
+	const char *v = getenv("INETKIT_REEXEC"), *p;
+	unsigned long long u;
+	size_t k;
+
+	if (!v)
+		return 0;
+	p = v + (k = text_uint_prefix(v, strlen(v), &u));
+	if (k == 0 || *p != ':' || u != (unsigned long long)getpid()) {
+		unsetenv("INETKIT_REEXEC");
+		return 0;
+	}
+	for (p++; *p && *p != ';' && *nl < SERVE_LISTEN_MAX; p += *p == ',') {
+		if (!(k = text_uint_prefix(p, strlen(p), &u)) || u < 3 || u > 65535
+		    || !serve_is_socket((int)u))
+			break;
+		lfds[(*nl)++] = (int)u;
+		fcntl((int)u, F_SETFD, FD_CLOEXEC);
+		p += k;
+	}
+	if (*p == ';')
+		for (p++; *p && settings.serve.nadopt < SERVE_CONN_MAX; p += *p == ',') {
+			if (!(k = text_uint_prefix(p, strlen(p), &u)) || u < 2 || u > INT32_MAX)
+				break;
+			adopted[settings.serve.nadopt++] = (pid_t)u;
+			p += k;
+		}
+	settings.serve.adopt = adopted;
+	unsetenv("INETKIT_REEXEC");
+	return *nl > 0;
+}
+
+/*
  * Where the client is. systemd without StandardInput=socket passes it as
  * fd 3 with LISTEN_PID/LISTEN_FDS (sd_listen_fds(3)); the protocol is three
  * environment variables, so it needs no libsystemd at start-up. Otherwise the
  * client is on stdin/stdout, as inetd, xinetd, tcpserver and a pipe give it.
  * Listening sockets instead (systemd Accept=no, or --listen) go into lfds[]
- * for the accept loop. Returns 0 or an exit status.
+ * for the accept loop. With no activator at all (stdin not a socket, no
+ * LISTEN_FDS), Net::Server's binding keys bind sockets too (ports.h); under
+ * one they are ignored, as Net::Server::INET ignores them. After a SIGHUP's
+ * re-exec the sockets are the old process's. *own says whether the sockets
+ * were bound here (the stand-alone daemon). Returns 0 or an exit status.
  */
 static int
-activation(int *fd, int *lfds, size_t *nl)
+activation(int *fd, int *lfds, size_t *nl, int *own)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	char err[256];
 	unsigned long p, n, i;
+	struct stat st;
 	size_t k;
-	int r;
+	int r, activator;
 
 	*fd = 0;
 	*nl = 0;
+	*own = 0;
+	if (reexec_fds(lfds, nl)) {
+		*own = getenv("INETKIT_OWN_SOCKETS") != NULL;
+		if (settings.listen.n || ports_given())
+			log_msg(LOG_LVL_DEBUG, "reloaded: the sockets are the old process's; a "
+			    "changed --listen or port needs a restart");
+		return EXIT_SERVED;
+	}
+	activator = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
 	if (pid && fds && text_uint(pid, 1, (unsigned long)-1, &p) == 0
 	    && p == (unsigned long)getpid()) {
+		activator = 1;
 		if (text_uint(fds, 1, SERVE_LISTEN_MAX, &n) < 0) {
 			log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%.16s: expected 1 to %d sockets",
 			    fds, SERVE_LISTEN_MAX);
@@ -300,11 +511,24 @@ activation(int *fd, int *lfds, size_t *nl)
 			    SERVE_LISTEN_MAX);
 			return EXIT_USAGE;
 		}
-		if ((r = serve_listen(settings.listen.v[k], &lfds[*nl], err, sizeof err)) < 0) {
+		if ((r = serve_listen(settings.listen.v[k], settings.backlog, &lfds[*nl], err,
+		    sizeof err)) < 0) {
 			log_msg(LOG_LVL_ERR, "fatal: option --listen: %s", err);
 			return r == SERVE_BADSPEC ? EXIT_USAGE : EXIT_TEMP;
 		}
 		(*nl)++;
+		*own = 1;
+	}
+	if (ports_given() && activator) {
+		log_msg(LOG_LVL_DEBUG, "an activator handed the %s over: the binding keys (port, "
+		    "host, ipv, proto, listen N) are ignored, as Net::Server::INET does",
+		    *nl ? "listening sockets" : "connection");
+	} else if (ports_given()) {
+		size_t before = *nl;
+
+		if ((r = ports_bind(lfds, nl, SERVE_LISTEN_MAX, settings.backlog)) != 0)
+			return r;
+		*own = *own || *nl > before;
 	}
 	return EXIT_SERVED;
 }
@@ -382,6 +606,121 @@ serve_child(const struct serve_conn *sc, void *arg)
 	return conn_serve(c);
 }
 
+/*
+ * SIGHUP (Net::Server's): the program is run once with INETKIT_CHECK set,
+ * which reads the configuration as a start would and exits 0 if it holds;
+ * then this process re-execs itself, its listening sockets and children
+ * handed over in INETKIT_REEXEC. Children already serving keep the old
+ * settings (they are processes of their own); a configuration that fails
+ * the check leaves this process serving, and the check's own log line
+ * says why.
+ */
+#define RELOAD_CHECK_SECS 10
+static char self_path[PATH_MAX];
+static char **self_argv;
+static int own_sockets;
+
+/* What the check wrote on its stderr (its fatal line, before any --log): into our log. */
+static void
+relay_check_output(int fd)
+{
+	char buf[2048], esc[TEXT_ESCBUF];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	char *line, *save = NULL;
+
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		text_escape_to(esc, sizeof esc, line, strlen(line));
+		log_msg(LOG_LVL_ERR, "SIGHUP: the check said: %s", esc);
+	}
+}
+
+static int
+reload_check(void)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int st, i, out[2];
+	pid_t pid, w = 0;
+
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		setenv("INETKIT_CHECK", "1", 1);
+		dup2(out[1], 2);
+		execv(self_path, self_argv);
+		_exit(127);
+	}
+	close(out[1]);
+	for (i = 0; i < RELOAD_CHECK_SECS * 100; i++) {
+		if ((w = waitpid(pid, &st, WNOHANG)) == pid)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	relay_check_output(out[0]);
+	close(out[0]);
+	if (w != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		log_msg(LOG_LVL_ERR, "SIGHUP: the check of the new configuration took over %d s: "
+		    "still serving the old one", RELOAD_CHECK_SECS);
+		return -1;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		log_msg(LOG_LVL_ERR, "SIGHUP: unable to run %s (with --chroot, it is outside): "
+		    "still serving the old configuration", self_path);
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		log_msg(LOG_LVL_ERR, "SIGHUP: the new configuration fails (exit %d): still serving "
+		    "the old one", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static void
+reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
+{
+	size_t i, len = 0, cap = 32 + (nfds + npids) * 12;
+	char *v;
+
+	(void)arg;
+	if (!self_path[0]) {
+		log_msg(LOG_LVL_ERR, "SIGHUP: the program's own path is unknown (no /proc): "
+		    "restart it to reload");
+		return;
+	}
+	log_msg(LOG_LVL_NOTICE, "SIGHUP: checking the new configuration");
+	if (reload_check() < 0 || !(v = malloc(cap)))
+		return;
+	len = (size_t)snprintf(v, cap, "%ld:", (long)getpid());
+	for (i = 0; i < nfds; i++)
+		len += (size_t)snprintf(v + len, cap - len, "%s%d", i ? "," : "", fds[i]);
+	len += (size_t)snprintf(v + len, cap - len, ";");
+	for (i = 0; i < npids; i++)
+		len += (size_t)snprintf(v + len, cap - len, "%s%ld", i ? "," : "", (long)pids[i]);
+	setenv("INETKIT_REEXEC", v, 1);
+	free(v);
+	if (own_sockets)
+		setenv("INETKIT_OWN_SOCKETS", "1", 1);
+	for (i = 0; i < nfds; i++)
+		fcntl(fds[i], F_SETFD, 0);
+	log_msg(LOG_LVL_NOTICE, "SIGHUP: re-executing with the new configuration (running "
+	    "sessions, %zu, keep the old one)", npids);
+	/* The signals stay blocked across the exec: the new image unblocks them at start. */
+	execv(self_path, self_argv);
+	log_msg(LOG_LVL_ERR, "SIGHUP: unable to exec %s: %s: still serving the old configuration",
+	    self_path, strerror(errno));
+	for (i = 0; i < nfds; i++)
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	unsetenv("INETKIT_REEXEC");
+	unsetenv("INETKIT_OWN_SOCKETS");
+}
+
 /* The accept loop: every child runs the cycle on its connection. */
 static int
 accept_loop(struct conn *c, const int *lfds, size_t nl)
@@ -392,6 +731,7 @@ accept_loop(struct conn *c, const int *lfds, size_t nl)
 	settings.serve.lim = &settings.limits;
 	settings.serve.refusal = settings.refusal_msg.s;
 	settings.serve.refusal_len = settings.refusal_msg.len;
+	settings.serve.reload = reload;
 	log_msg(LOG_LVL_INFO, "accepting on %zu socket%s, at most %lu connections at once", nl,
 	    nl > 1 ? "s" : "", settings.serve.max_connections);
 	if (serve_loop(lfds, nl, &settings.serve, serve_child, c) < 0) {
@@ -401,31 +741,56 @@ accept_loop(struct conn *c, const int *lfds, size_t nl)
 	return EXIT_SERVED;
 }
 
+/* Net::Server's own spellings of a setting, and the keys it ignores, once parsed. */
+static void
+settle(void)
+{
+	size_t i;
+
+	if (!settings.double_reverse && settings.reverse_lookups >= REV_DOUBLE)
+		settings.double_reverse = settings.reverse_lookups - REV_DOUBLE + DR_YES;
+	if (double_reverse_opt)
+		settings.double_reverse = double_reverse_opt;
+	for (i = 0; i < nignored; i++)
+		log_msg(LOG_LVL_DEBUG, "%s: a Net::Server key that changes nothing here: ignored",
+		    ignored[i]);
+}
+
 int
 conn_main(const struct service *svc, int argc, char **argv)
 {
 	static char ident[64];
-	const struct conf_opt *tabs[2] = { common_opts, svc->options };
+	const struct conf_opt *tabs[] = { common_opts, ports_opts, svc->options };
+	const size_t ntabs = sizeof tabs / sizeof tabs[0];
 	const char *argv0 = argc > 0 && argv[0][0] ? argv[0] : "inetkit";
 	struct conf_error cerr = { "" };
 	static struct conn c;
 	int lfds[SERVE_LISTEN_MAX];
-	size_t nl;
-	int help, version, first, r;
+	char err[256];
+	sigset_t sigs;
+	size_t nl, i;
+	ssize_t n;
+	int help, version, first, r, check = getenv("INETKIT_CHECK") != NULL;
 
 	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
 	log_init(ident);
 	signal(SIGPIPE, SIG_IGN);
+	/* A SIGHUP's re-exec comes with the accept loop's signals blocked. */
+	sigemptyset(&sigs);
+	for (i = 0; i < SERVE_NSIGNALS; i++)
+		sigaddset(&sigs, serve_signals[i]);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
+	unsetenv("INETKIT_CHECK");
 	c.svc = svc;
 	c.set = &settings;
 
-	first = conf_parse(tabs, 2, argc, argv, &help, &version, &cerr);
+	first = conf_parse(tabs, ntabs, argc, argv, &help, &version, &cerr);
 	if (first < 0) {
 		log_msg(LOG_LVL_ERR, "fatal: %s", cerr.msg);
 		return EXIT_USAGE;
 	}
 	if (help) {
-		usage(svc, argv0, tabs, 2);
+		usage(svc, argv0, tabs, ntabs);
 		return EXIT_SERVED;
 	}
 	if (version) {
@@ -439,15 +804,32 @@ conn_main(const struct service *svc, int argc, char **argv)
 		    svc->operands ? " " : "", svc->operands ? svc->operands : "");
 		return EXIT_USAGE;
 	}
+	log_set_syslog(syslog_ident, syslog_logopt, syslog_facility);
 	log_set_level((int)settings.log_level);
 	if (open_log() < 0)
 		return EXIT_USAGE;
+	settle();
+	if (ports_check(err, sizeof err) < 0) {
+		log_msg(LOG_LVL_ERR, "fatal: %s", err);
+		return EXIT_USAGE;
+	}
 	if (settings.proxy_protocol && !settings.trusted.ncallow) {
 		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol needs at least one "
 		    "--trusted-proxy");
 		return EXIT_USAGE;
 	}
-	if ((r = activation(&c.conn_fd, lfds, &nl)) != EXIT_SERVED)
+	if (check) {
+		/* A SIGHUP's check: the configuration as the accept loop would take it. */
+		c.accept_loop = 1;
+		if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
+			return r;
+		log_msg(LOG_LVL_INFO, "SIGHUP: the new configuration holds");
+		return EXIT_SERVED;
+	}
+	if ((n = readlink("/proc/self/exe", self_path, sizeof self_path - 1)) > 0)
+		self_path[n] = '\0';
+	self_argv = argv;
+	if ((r = activation(&c.conn_fd, lfds, &nl, &own_sockets)) != EXIT_SERVED)
 		return r;
 	c.accept_loop = nl > 0;
 	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE		/* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,8 +20,6 @@
 #include "log.h"
 #include "serve.h"
 #include "text.h"
-
-#define BACKLOG 128
 
 struct child {
 	pid_t pid;
@@ -36,8 +37,10 @@ struct report {
 /* The listener's answer: a code, an index of limit_names[] (0: within the limits). */
 static const char *const limit_names[] = { NULL, "max-per-source", "max-per-netblock" };
 
-static volatile sig_atomic_t got_chld, got_term;
+static volatile sig_atomic_t got_chld, got_term, got_hup;
 static struct child *children;
+/* The signals the loop handles, blocked but inside ppoll(). */
+const int serve_signals[SERVE_NSIGNALS] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
 static size_t nchildren;
 
 static void
@@ -45,8 +48,10 @@ on_signal(int sig)
 {
 	if (sig == SIGCHLD)
 		got_chld = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
 	else
-		got_term = 1;
+		got_term = sig;
 }
 
 int
@@ -58,9 +63,17 @@ serve_is_listening(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
+int
+serve_is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 /* "127.0.0.1:8010", "[::1]:8010", "0.0.0.0:8010" or "[::]:8010". */
 int
-serve_listen(const char *spec, int *fd, char *err, size_t errlen)
+serve_listen(const char *spec, unsigned long backlog, int *fd, char *err, size_t errlen)
 {
 	char host[ADDR_STRMAX + 2];
 	const char *colon = strrchr(spec, ':');
@@ -68,7 +81,6 @@ serve_listen(const char *spec, int *fd, char *err, size_t errlen)
 	struct addr a;
 	unsigned long port;
 	size_t hl;
-	int one = 1, s;
 
 	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof host
 	    || text_uint(colon + 1, 1, 65535, &port) < 0) {
@@ -94,14 +106,44 @@ serve_listen(const char *spec, int *fd, char *err, size_t errlen)
 		snprintf(err, errlen, "\"%.64s\" is not an IP address", host);
 		return SERVE_BADSPEC;
 	}
-	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
-	    || (ss.ss_family == AF_INET6
+	if (serve_bind((struct sockaddr *)&ss, ss.ss_family == AF_INET
+	    ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), SOCK_STREAM, backlog, fd,
+	    err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A socket of type (SOCK_STREAM, listening with backlog; or SOCK_DGRAM)
+ * bound to sa. An IPv6 socket is IPv6 only: IPv4 has its own. 0, or -1
+ * with err.
+ */
+int
+serve_bind(const struct sockaddr *sa, socklen_t len, int type, unsigned long backlog, int *fd,
+    char *err, size_t errlen)
+{
+	char a[ADDR_STRMAX + 2 + 8] = "";
+	struct addr x;
+	int one = 1, s = socket(sa->sa_family, type | SOCK_CLOEXEC, 0);
+
+	if (sa->sa_family == AF_UNIX)
+		snprintf(a, sizeof a, "%.*s", (int)sizeof a - 1, ((const struct sockaddr_un *)sa)->sun_path);
+	else if (addr_from_sockaddr(&x, sa, len) == 0) {
+		char h[ADDR_STRMAX];
+
+		addr_format(&x, h);
+		snprintf(a, sizeof a, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", h,
+		    ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+		    : ((const struct sockaddr_in *)sa)->sin_port));
+	}
+	if (s < 0 || (sa->sa_family != AF_UNIX
+		&& setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+	    || (sa->sa_family == AF_INET6
 		&& setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-	    || bind(s, (struct sockaddr *)&ss, ss.ss_family == AF_INET
-		? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0
-	    || listen(s, BACKLOG) < 0) {
-		snprintf(err, errlen, "unable to listen on %s: %s", spec, strerror(errno));
+	    || bind(s, sa, len) < 0
+	    || (type == SOCK_STREAM && listen(s, backlog > INT_MAX ? INT_MAX : (int)backlog) < 0)) {
+		snprintf(err, errlen, "unable to %s %s: %s", type == SOCK_STREAM ? "listen on"
+		    : "bind", a, strerror(errno));
 		if (s >= 0)
 			close(s);
 		return -1;
@@ -341,6 +383,8 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
 		sigprocmask(SIG_SETMASK, orig, NULL);
 		_exit(child(&sc, arg));
 	}
@@ -359,7 +403,7 @@ mono(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* After SIGTERM: no new connections; children get drain_timeout, then SIGTERM. */
+/* After SIGTERM, SIGINT or SIGQUIT: no new connections; children get drain_timeout, then SIGTERM. */
 static void
 drain(const struct serve_opts *o, const sigset_t *orig)
 {
@@ -367,7 +411,8 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	size_t i;
 
-	log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish", nchildren);
+	log_msg(LOG_LVL_NOTICE, "stopping (%s): %zu connections to finish", got_term == SIGQUIT
+	    ? "SIGQUIT" : got_term == SIGINT ? "SIGINT" : "SIGTERM", nchildren);
 	while (nchildren && mono() < deadline) {
 		ppoll(NULL, 0, &ts, orig);
 		reap();
@@ -380,9 +425,32 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 	}
 }
 
+/* Net::Server's HUP: o->reload re-execs, or returns having said why not. */
+static void
+hup(const int *fds, size_t nfds, const struct serve_opts *o)
+{
+	pid_t *pids;
+	size_t i;
+
+	got_hup = 0;
+	if (!o->reload) {
+		log_msg(LOG_LVL_WARNING, "SIGHUP: this accept loop cannot reload; restart it");
+		return;
+	}
+	if (!(pids = calloc(nchildren + 1, sizeof *pids))) {
+		log_msg(LOG_LVL_ERR, "SIGHUP: out of memory: still serving");
+		return;
+	}
+	for (i = 0; i < nchildren; i++)
+		pids[i] = children[i].pid;
+	o->reload(fds, nfds, pids, nchildren, o->reload_arg);
+	free(pids);
+}
+
 /*
- * Runs until SIGTERM or SIGINT. Signals are blocked except inside ppoll(),
- * so a SIGCHLD can never slip in between the check and the wait.
+ * Runs until SIGTERM, SIGINT or SIGQUIT (each a graceful stop: drain);
+ * SIGHUP reloads. Signals are blocked except inside ppoll(), so a SIGCHLD
+ * can never slip in between the check and the wait.
  */
 int
 serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
@@ -399,7 +467,8 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		errno = EINVAL;
 		return -1;
 	}
-	children = calloc(o->max_connections, sizeof *children);
+	/* The children of the process that exec'd this one on SIGHUP are ours to wait for. */
+	children = calloc(o->max_connections + o->nadopt, sizeof *children);
 	/* Reports first, then the listening sockets, which a full server leaves out. */
 	p = calloc(o->max_connections + nfds, sizeof *p);
 	who = calloc(o->max_connections, sizeof *who);
@@ -409,20 +478,23 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		free(who);
 		return -1;
 	}
+	for (i = 0; i < o->nadopt; i++)
+		children[nchildren++] = (struct child){ .pid = o->adopt[i], .report = -1 };
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
+	for (i = 0; i < sizeof serve_signals / sizeof serve_signals[0]; i++) {
+		sigaction(serve_signals[i], &sa, NULL);
+		sigaddset(&block, serve_signals[i]);
+	}
 	sigprocmask(SIG_BLOCK, &block, &orig);
+	got_chld = 1;		/* an adopted child may have ended before the handler was set */
 	while (!got_term) {
 		if (got_chld)
 			reap();
+		if (got_hup)
+			hup(fds, nfds, o);
 		for (i = nrep = 0; i < nchildren; i++) {
 			if (children[i].report < 0)
 				continue;

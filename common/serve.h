@@ -3,6 +3,8 @@
 #define INETKIT_SERVE_H
 
 #include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "srctab.h"
 
@@ -34,7 +36,19 @@ struct serve_opts {
 	const struct srctab_limits *lim;	/* rates, penalties, netblock prefixes */
 	const char *refusal;		/* sent to a client refused here, or NULL */
 	size_t refusal_len;
+	/*
+	 * SIGHUP: re-exec with the listening sockets kept and the children
+	 * (pids) handed over; returns only if it did not (having logged why).
+	 */
+	void (*reload)(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg);
+	void *reload_arg;
+	const pid_t *adopt;		/* children of the process that exec'd this one */
+	size_t nadopt;
 };
+
+/* What serve_loop handles: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT. */
+#define SERVE_NSIGNALS 5
+extern const int serve_signals[SERVE_NSIGNALS];
 
 /* What a child is handed: its connection, and what the listener did for it. */
 struct serve_conn {
@@ -49,8 +63,11 @@ struct serve_conn {
 /* Serves one accepted connection in the child; returns its exit status. */
 typedef int (*serve_child_fn)(const struct serve_conn *sc, void *arg);
 
-int serve_listen(const char *spec, int *fd, char *err, size_t errlen);
+int serve_listen(const char *spec, unsigned long backlog, int *fd, char *err, size_t errlen);
+int serve_bind(const struct sockaddr *sa, socklen_t len, int type, unsigned long backlog, int *fd,
+    char *err, size_t errlen);
 int serve_is_listening(int fd);
+int serve_is_socket(int fd);
 int serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
     void *arg);
 int serve_report(const struct serve_conn *sc, const struct addr *a, const char **why);

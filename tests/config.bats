@@ -261,7 +261,7 @@ exit 0"
 }
 
 @test "--reverse-lookups=maybe exits 100 naming the option and its choices" {
-	assert_usage_error 'option --reverse-lookups: "maybe" is not one of: no, yes, double' \
+	assert_usage_error 'option --reverse-lookups: "maybe" is not one of: no, yes, double, double-detail, double-autofail, double-debug' \
 	    echo --reverse-lookups=maybe
 }
 
@@ -334,7 +334,7 @@ exit 0"
 }
 
 @test "a bad --log value exits 100 naming the option" {
-	assert_usage_error 'option --log: "relative" is not syslog, journal, stderr or an absolute file path' \
+	assert_usage_error 'option --log: "relative" is not syslog \(or Sys::Syslog\), journal, stderr or an absolute file path' \
 	    echo --log relative
 }
 
@@ -430,7 +430,7 @@ exit 0"
 	printf 'allow (\n' >"$CONF"
 	assert_usage_error "conf file $CONF line 1: allow: bad pattern \"\\(\": .+" echo --conf-file "$CONF"
 	printf '# sink\n\nlog sylog\n' >"$CONF"
-	assert_usage_error "conf file $CONF line 3: log: \"sylog\" is not syslog, journal, stderr or an absolute file path" \
+	assert_usage_error "conf file $CONF line 3: log: \"sylog\" is not syslog \\(or Sys::Syslog\\), journal, stderr or an absolute file path" \
 	    echo --conf-file "$CONF"
 }
 
@@ -467,7 +467,7 @@ exit 0"
 
 # Every option inetkit.conf(5) names for every program, as --help shows it.
 COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--deny REGEX'
-    '--cidr-allow CIDR' '--cidr-deny CIDR' '--reverse-lookups \[double\]' '--idle-timeout SECS'
+    '--cidr-allow CIDR' '--cidr-deny CIDR' '--reverse-lookups \[MODE\]' '--idle-timeout SECS'
     '--session-timeout SECS' '--max-line BYTES' '--proxy-protocol' '--trusted-proxy CIDR'
     '--state-dir DIR' '--max-rate N/SECS' '--max-netblock-rate N/SECS' '--netblock-ipv4 BITS'
     '--netblock-ipv6 BITS' '--penalty SECS' '--penalty-max SECS' '--penalty-after N'
@@ -518,14 +518,18 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 		extra=--log-level=2
 		case $o in
 		# --listen turns the program into a server on a socket, not this pipe: tests/accept.bats.
-		--help|--version|--listen) continue ;;
+		# So do Net::Server's binding keys (tests/netserver.bats), and log_function is refused.
+		--help|--version|--listen|--port|--host|--ipv|--proto|--log-function) continue ;;
 		--conf-file) v=/dev/null ;;
 		--log) v=stderr ;;
 		--allow) v='10\..*' ;;
 		--deny) v='192\..*' extra='--allow=.*' ;;
 		--cidr-allow|--trusted-proxy) v=10.0.0.0/8 ;;
 		--cidr-deny) v=192.0.2.0/24 extra='--allow=.*' ;;
-		--reverse-lookups) v=no ;;
+		--reverse-lookups|--double-reverse-lookups) v=no ;;
+		--syslog-logopt) v='pid|ndelay' ;;
+		--syslog-facility) v=local3 ;;
+		--syslog-logsock) v=unix ;;
 		--block-list) : >"$BATS_TEST_TMPDIR/empty-list"; v=$BATS_TEST_TMPDIR/empty-list ;;
 		--block-list-index) v=$BATS_TEST_TMPDIR/list.idx ;;
 		--block-list-on-error) v=allow ;;

@@ -165,7 +165,7 @@ teardown() {
 	assert_output ""
 }
 
-@test "every service also ships an Accept=no variant: listening socket, bounded, exposure 1.5 or less" {
+@test "every service also ships an Accept=no variant: listening socket, bounded, reloadable, exposure 1.5 or less" {
 	local u=$VERIFY$(unitdir) s n=0
 	for s in echo lcecho cmdserver echo-guarded $TLS_SERVICES; do
 		n=$((n + 1))
@@ -177,6 +177,9 @@ teardown() {
 		run grep -E '^(StandardInput=socket|RuntimeMaxSec=)' "$DEST$(unitdir)/inetkit-$s-listen.service"
 		assert_failure
 		run grep -x "KillMode=mixed" "$DEST$(unitdir)/inetkit-$s-listen.service"
+		assert_success
+		# systemctl reload: SIGHUP to the listener, which re-reads its configuration.
+		run grep -x 'ExecReload=/bin/kill -HUP $MAINPID' "$DEST$(unitdir)/inetkit-$s-listen.service"
 		assert_success
 		run grep -E '^TasksMax=([7-9][0-9]|[1-9][0-9]{2,})$' "$DEST$(unitdir)/inetkit-$s-listen.service"
 		assert_success

@@ -1,0 +1,321 @@
+#!/usr/bin/env bats
+# Moving a Net::Server service over: its configuration file and command line
+# forms, its binding keys (port, host, ipv, proto, listen N), its syslog and
+# double_reverse_lookups keys, and its signals (HUP re-reads the
+# configuration, QUIT drains). The sample test.conf of Net::Server's own
+# documentation is contrib/net-server/test.conf, kept as it is there.
+
+load helpers
+load proto_helpers
+load activation_helpers
+
+SAMPLE="$BATS_TEST_DIRNAME/../contrib/net-server/test.conf"
+
+setup() {
+	LOG="$BATS_TEST_TMPDIR/server.log"
+	ACTIVATE_LOG="$BATS_TEST_TMPDIR/activate.log"
+	OUT="$BATS_TEST_TMPDIR/out"
+	ERR="$BATS_TEST_TMPDIR/err"
+	: >"$LOG"
+	: >"$ACTIVATE_LOG"
+}
+
+teardown() {
+	kill_bg
+	remove_catchers
+}
+
+# The stand-alone accept loop serves as root only when told so.
+AS_ROOT=()
+
+# Starts PROGRAM ARGS... stand-alone (stdin not a socket: no activator) and
+# waits until it listens on TCP port $1 of 127.0.0.1.
+standalone() {
+	local port=$1
+	shift
+	bg "$@" </dev/null
+	SPID=${BG_PIDS##* }
+	wait_listen "$port" "$SPID"
+}
+
+@test "a conf file's lines may be key value, key=value, key: value or --key value" {
+	local form conf=$BATS_TEST_TMPDIR/c.conf
+	for form in 'deny .*|refusal_message no\r\n' 'deny=.*|refusal_message=no\r\n' \
+	    'deny: .*|refusal_message: no\r\n' '--deny .*|--refusal-message no\r\n' \
+	    'deny	.*|refusal_message	no\r\n'; do
+		printf '%s\n' "${form%%|*}" "${form#*|}" >"$conf"
+		PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" --conf-file "$conf"
+		assert_equal "$status" 1
+		assert_equal "$(cat "$OUT")" "$(printf 'no\r\n')" || fail "form: $form"
+	done
+	# A value keeps its own ':' and '=' (only the first separator is the key's).
+	printf 'refusal_message: a=b: c\ndeny .*\n' >"$conf"
+	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" --conf-file "$conf"
+	assert_equal "$(cat "$OUT")" "a=b: c"
+}
+
+@test "on the command line: --key value, --key=value and Net::Server's key=value" {
+	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" deny=10\\..* refusal_message=bare
+	assert_equal "$status" 1
+	assert_equal "$(cat "$OUT")" bare
+	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" --deny '10\..*' --refusal-message=dash
+	assert_equal "$(cat "$OUT")" dash
+	# An unknown key=value is not an option: it is the first operand (here, PROGRAM's argument).
+	: >"$BATS_TEST_TMPDIR/list"
+	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed '' "$BIN/blockip" log_level=2 "$BATS_TEST_TMPDIR/list" \
+	    /usr/bin/env NOT_AN_OPTION=kept
+	assert_success
+	grep -qx NOT_AN_OPTION=kept "$OUT"
+	# echo takes no operand, so an unknown key=value is a usage error.
+	run --separate-stderr "$BIN/echo" bogus_key=1 </dev/null
+	assert_equal "$status" 100
+}
+
+@test "unknown keys stay fatal; Perl-only keys are refused saying why; inert ones are noted" {
+	local conf=$BATS_TEST_TMPDIR/c.conf
+	printf 'log_levle 3\n' >"$conf"
+	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
+	assert_equal "$status" 100
+	[[ $stderr == *'line 1: unknown key "log_levle"'* ]]
+	printf 'log_function main::log\n' >"$conf"
+	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
+	assert_equal "$status" 100
+	[[ $stderr == *"log_function is Perl code"* ]]
+	printf 'log_file Log::Log4perl\n' >"$conf"
+	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
+	assert_equal "$status" 100
+	printf 'ipv6_package IO::Socket::IP\nno_close_by_child 1\n' >"$conf"
+	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" --conf-file "$conf" --log-level 4
+	assert_success
+	assert_out 'a\n'
+	grep -q 'ipv6_package: a Net::Server key that changes nothing here' "$ERR"
+	grep -q 'no_close_by_child: a Net::Server key that changes nothing here' "$ERR"
+	printf 'proto ssleay\n' >"$conf"
+	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
+	assert_equal "$status" 100
+	[[ $stderr == *'"ssleay": TLS is inetkit-tls'* ]]
+}
+
+@test "each of Net::Server's port forms binds what its documentation says" {
+	local p1 p2 p3 p4 p5 p6
+	p1=$(free_port) p2=$(free_port) p3=$(free_port) p4=$(free_port 6) p5=$(free_port) p6=$(free_port)
+	standalone "$p6" "$BIN/echo" "${AS_ROOT[@]}" --log "$LOG" --log-level 3 \
+	    --port "127.0.0.1:$p1" --port "localhost:$p2/IPv4" --port "127.0.0.1|$p3|tcp" \
+	    --port "[::1]:$p4/tcp" --port "localhost, $p5, tcp, IPv4" --host 127.0.0.1 --port "$p6"
+	for p in "$p1" "$p2" "$p3" "$p5" "$p6"; do
+		assert_equal "$(printf 'x%s\n' "$p" | talk "$p")" "x$p"
+		grep -q "bound TCP port $p on 127.0.0.1 (IPv4)" "$LOG"
+	done
+	assert_equal "$(printf 'v6\n' | socat -t 5 -T 10 - "TCP6:[::1]:$p4")" v6
+	grep -q "bound TCP port $p4 on \[::1\] (IPv6)" "$LOG"
+	# Each port bound exactly once: nothing else.
+	assert_equal "$(grep -c 'bound TCP port' "$LOG")" 6
+}
+
+@test "a service name is a port, and a UNIX socket is PATH|unix" {
+	local sock=$BATS_TEST_TMPDIR/s.sock p
+	p=$(free_port)
+	standalone "$p" "$BIN/echo" "${AS_ROOT[@]}" --log "$LOG" --log-level 3 --port "$sock|unix" \
+	    --port "127.0.0.1:$p"
+	assert_equal "$(printf 'over unix\n' | socat -t 5 -T 10 - "UNIX-CONNECT:$sock")" 'over unix'
+	# A live socket is refused, not stolen.
+	run --separate-stderr "$BIN/echo" "${AS_ROOT[@]}" --port "$sock|sock_stream|unix" </dev/null
+	assert_equal "$status" 111
+	[[ $stderr == *"is in use by a running server"* ]]
+	kill_bg
+	# A stale one (nobody answers) is replaced.
+	p=$(free_port)
+	standalone "$p" "$BIN/echo" "${AS_ROOT[@]}" --log "$LOG" --proto unix --port "$sock" \
+	    --port "127.0.0.1:$p/tcp"
+	assert_equal "$(printf 'again\n' | socat -t 5 -T 10 - "UNIX-CONNECT:$sock")" again
+	grep -qw echo /etc/services || skip "no /etc/services"
+	run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" --port "127.0.0.1:nosuchservice" \
+	    </dev/null
+	assert_equal "$status" 100
+	[[ $stderr == *'"nosuchservice" is neither a port number nor a tcp service name'* ]]
+}
+
+@test "ipv * binds the versions the host has: both on loopback, IPv4 alone where IPv6 is off" {
+	local p
+	p=$(free_port)
+	# In a network namespace of its own, so that "*" means only its loopback.
+	run timeout 10 unshare -n sh -c '
+		p=$1 log=$2 off=$3
+		shift 3
+		ip link set lo up
+		"$@" --log-level 3 --port "$p" </dev/null 2>"$log" & pid=$!
+		sleep 0.5; kill $pid
+		sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		"$@" --log-level 3 --port "$p" --ipv "*" </dev/null 2>"$off" & pid=$!
+		sleep 0.5; kill $pid' sh "$p" "$LOG" "$LOG.off" "$BIN/echo" "${AS_ROOT[@]}"
+	grep -q "bound TCP port $p on 0.0.0.0 (IPv4)" "$LOG"
+	grep -q "bound TCP port $p on \[::\] (IPv6)" "$LOG"
+	grep -q "bound TCP port $p on 0.0.0.0 (IPv4)" "$LOG.off"
+	run grep -c "bound TCP" "$LOG.off"
+	assert_output 1
+	# ipv 6 alone, where there is none, is an error, not a silent IPv4.
+	run timeout 10 unshare -n sh -c 'ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		exec "$@" </dev/null' sh "$BIN/echo" "${AS_ROOT[@]}" --port "localhost:$p/IPv6"
+	assert_equal "$status" 100
+}
+
+@test "bad port specs, hosts, ipv and proto values are usage errors, exit 100" {
+	local v
+	for v in '--port=' '--port=:' '--port=localhost:' '--port=[::1]' '--port=a:b:IPv4' \
+	    '--port=host:70000' '--port=[::1:80' '--port=relative.sock|unix' '--port=/x|sock_dgram|unix' \
+	    '--ipv=5' '--ipv=IPv7' '--proto=sctp' '--proto=ssl' '--listen=0' '--listen=99999' \
+	    '--host=bad!host' 'port=x y'; do
+		run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" "$v" </dev/null
+		assert_equal "$status" 100 || fail "$v: $stderr"
+		[[ $stderr == *fatal:* ]] || fail "$v: $stderr"
+	done
+}
+
+@test "listen N is the backlog of the sockets bound here" {
+	local p
+	p=$(free_port)
+	standalone "$p" "$BIN/echo" "${AS_ROOT[@]}" --log "$LOG" listen=7 --port "127.0.0.1:$p"
+	# ss shows a listening socket's backlog as its Send-Q.
+	run ss -Hltn "sport = :$p"
+	assert_output --regexp "^LISTEN +0 +7 "
+}
+
+@test "under an activator the binding keys are ignored, with one debug note" {
+	local conf=$BATS_TEST_TMPDIR/c.conf
+	printf 'port 1\nhost 192.0.2.1\nipv 6\nproto udp\nlisten 5\n' >"$conf"
+	activate inetd "$BIN/echo" --conf-file "$conf" --log-level 4
+	assert_equal "$(printf 'served\n' | talk "$PORT")" served
+	wait_log "$ACTIVATE_LOG" 'the binding keys \(port, host, ipv, proto, listen N\) are ignored'
+	run grep -c 'binding keys' "$ACTIVATE_LOG"
+	assert_output 1
+	kill_bg
+	: >"$ACTIVATE_LOG"
+	activate listen "$BIN/echo" --conf-file "$conf" --log-level 4
+	assert_equal "$(printf 'accept loop\n' | talk "$PORT")" 'accept loop'
+	wait_log "$ACTIVATE_LOG" 'handed the listening sockets over: the binding keys'
+}
+
+@test "the sample test.conf's syslog lines, uncommented, log to syslog as they say" {
+	local conf=$BATS_TEST_TMPDIR/syslog.conf syslog=$BATS_TEST_TMPDIR/syslog
+	[ ! -e /dev/log ] || skip "/dev/log belongs to a running syslog daemon; not replacing it"
+	sed 's/^#\(log_file\|syslog_\)/\1/' "$SAMPLE" | grep -v '^\(user\|group\|pid_file\|background\|port\|host\|ipv\)' \
+	    >"$conf"
+	printf 'syslog_facility local3\n' >>"$conf"
+	grep -qx 'log_file       Sys::Syslog' "$conf"
+	start_catcher /dev/log "$syslog"
+	PROTO=TCP TCPREMOTEIP=127.0.0.1 run feed 'a\n' "$BIN/echo" --conf-file "$conf"
+	assert_success
+	assert_out 'a\n'
+	# local3 (19) * 8 + info (6) = 158; the ident and pid as syslog_ident and syslog_logopt say.
+	wait_log "$syslog" '^<158>.* myserver\[[0-9]+\]: served peer=127\.0\.0\.1'
+	[ ! -s "$ERR" ]
+	# The facility reaches the journal's field too; a bad one is an error.
+	run --separate-stderr "$BIN/echo" syslog_facility=locl3 </dev/null
+	assert_equal "$status" 100
+	run --separate-stderr "$BIN/echo" syslog_logsock=inet </dev/null
+	assert_equal "$status" 100
+	run --separate-stderr "$BIN/echo" syslog_logopt='pid|nope' </dev/null
+	assert_equal "$status" 100
+}
+
+@test "double_reverse_lookups refuses a client with no name that resolves back; debug only logs" {
+	# 127.0.0.1 is localhost, which resolves back; 127.0.0.2 has no name here.
+	getent hosts 127.0.0.2 >/dev/null && skip "127.0.0.2 has a name on this machine"
+	getent hosts 127.0.0.1 | grep -qw localhost || skip "127.0.0.1 is not localhost here"
+	PROTO=TCP TCPREMOTEIP=127.0.0.1 run feed 'a\n' "$BIN/echo" double_reverse_lookups=1 --log-level 3
+	assert_success
+	assert_out 'a\n'
+	PROTO=TCP TCPREMOTEIP=127.0.0.2 run feed 'a\n' "$BIN/echo" --double-reverse-lookups
+	assert_equal "$status" 1
+	assert_out_empty
+	grep -q 'rule="double-reverse-lookups: 127.0.0.2 has no host name"' "$ERR"
+	# Before any rule: an allow for the address does not let it through.
+	PROTO=TCP TCPREMOTEIP=127.0.0.2 run feed 'a\n' "$BIN/echo" --reverse-lookups double \
+	    --cidr-allow 127.0.0.0/8
+	assert_equal "$status" 1
+	# autofail refuses even a good name, saying it would have passed; debug refuses nobody.
+	PROTO=TCP TCPREMOTEIP=127.0.0.1 run feed 'a\n' "$BIN/echo" --reverse-lookups double-autofail
+	assert_equal "$status" 1
+	grep -q 'rule="double-reverse-lookups autofail: localhost (of 127.0.0.1) resolves back"' "$ERR"
+	PROTO=TCP TCPREMOTEIP=127.0.0.2 run feed 'a\n' "$BIN/echo" --double-reverse-lookups=debug \
+	    --log-level 4
+	assert_success
+	assert_out 'a\n'
+	grep -q 'double reverse: 127.0.0.2: host "" has no host name' "$ERR"
+}
+
+# Holds a connection to port $1 open: sends "one", waits for $2 to exist,
+# sends "two"; what it read is in $3.
+held_session() {
+	python3 - "$1" "$2" "$3" <<'EOF' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+out = open(sys.argv[3], "wb")
+s.sendall(b"one\n"); out.write(s.recv(100)); out.flush()
+for _ in range(200):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.05)
+s.sendall(b"two\n"); out.write(s.recv(100)); out.close()
+EOF
+	HELD=$!
+}
+
+@test "HUP: running sessions finish under the old settings, new ones get the new configuration" {
+	local conf=$BATS_TEST_TMPDIR/c.conf pid
+	printf 'log_level 3\n' >"$conf"
+	activate listen "$BIN/echo" --conf-file "$conf"
+	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+	pid=$SPID
+	held_session "$PORT" "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/held"
+	wait_until 5 "the held session got no answer" test -s "$BATS_TEST_TMPDIR/held"
+	printf 'deny 127\\.0\\.0\\.1\nrefusal_message reloaded\\n\n' >>"$conf"
+	kill -HUP "$pid"
+	wait_log "$ACTIVATE_LOG" 'SIGHUP: re-executing with the new configuration \(running sessions, 1,'
+	wait_count "$ACTIVATE_LOG" 'accepting on 1 socket' 2
+	# The same process (systemd's MainPID stays right), the new rules.
+	assert_equal "$(printf 'new\n' | talk "$PORT")" reloaded
+	kill -0 "$pid"
+	touch "$BATS_TEST_TMPDIR/go"
+	wait_until 10 "the held session never ended" not kill -0 "$HELD"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/held")" "$(printf 'one\ntwo')"
+	# It was reaped by the new image, and recorded as served under the old rules.
+	wait_log "$ACTIVATE_LOG" 'served peer=127\.0\.0\.1:[0-9]+ .*rule="no rules" .*in=8 out=8'
+}
+
+@test "HUP with a broken configuration keeps the old one serving, and the log says why" {
+	local conf=$BATS_TEST_TMPDIR/c.conf pid
+	printf 'log_level 3\n' >"$conf"
+	activate listen "$BIN/echo" --conf-file "$conf"
+	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+	pid=$SPID
+	printf 'deny 127\\.0\\.0\\.1\nallow (unclosed\n' >>"$conf"
+	kill -HUP "$pid"
+	wait_log "$ACTIVATE_LOG" 'SIGHUP: the new configuration fails \(exit 100\): still serving the old one'
+	grep -q 'SIGHUP: the check said: .*line 3: allow: bad pattern' "$ACTIVATE_LOG"
+	assert_equal "$(printf 'still\n' | talk "$PORT")" still
+	run grep -c 'accepting on 1 socket' "$ACTIVATE_LOG"
+	assert_output 1
+	# A key the new file misspells is as bad.
+	printf 'log_level 3\nlog_levle 4\n' >"$conf"
+	kill -HUP "$pid"
+	wait_log "$ACTIVATE_LOG" 'the check said: .*unknown key "log_levle"'
+	assert_equal "$(printf 'and still\n' | talk "$PORT")" 'and still'
+}
+
+@test "QUIT stops accepting and lets running sessions finish" {
+	local pid
+	activate listen "$BIN/echo" --log-level 3 --drain-timeout 10
+	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+	pid=$SPID
+	held_session "$PORT" "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/held"
+	wait_until 5 "the held session got no answer" test -s "$BATS_TEST_TMPDIR/held"
+	kill -QUIT "$pid"
+	wait_log "$ACTIVATE_LOG" 'stopping \(SIGQUIT\): 1 connections to finish'
+	run socat -t 1 -T 2 - "TCP:127.0.0.1:$PORT" </dev/null
+	assert_failure
+	kill -0 "$pid"
+	touch "$BATS_TEST_TMPDIR/go"
+	wait_until 10 "QUIT never ended the server" not kill -0 "$pid"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/held")" "$(printf 'one\ntwo')"
+}
