@@ -276,11 +276,15 @@ EOF
 	# The same process (systemd's MainPID stays right), the new rules.
 	assert_equal "$(printf 'new\n' | talk "$PORT")" reloaded
 	kill -0 "$pid"
+	# The new image knows the old session is running: a graceful stop waits for it.
+	kill -QUIT "$pid"
+	wait_log "$ACTIVATE_LOG" 'stopping \(SIGQUIT\): 1 connections to finish'
 	touch "$BATS_TEST_TMPDIR/go"
 	wait_until 10 "the held session never ended" not kill -0 "$HELD"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/held")" "$(printf 'one\ntwo')"
-	# It was reaped by the new image, and recorded as served under the old rules.
+	# Recorded as served under the old rules, and reaped by the new image, which then ends.
 	wait_log "$ACTIVATE_LOG" 'served peer=127\.0\.0\.1:[0-9]+ .*rule="no rules" .*in=8 out=8'
+	wait_until 10 "the server never ended" not kill -0 "$pid"
 }
 
 @test "HUP with a broken configuration keeps the old one serving, and the log says why" {
