@@ -411,8 +411,8 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	size_t i;
 
-	log_msg(LOG_LVL_NOTICE, "stopping (%s): %zu connections to finish", got_term == SIGQUIT
-	    ? "SIGQUIT" : got_term == SIGINT ? "SIGINT" : "SIGTERM", nchildren);
+	log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish (%s)", nchildren,
+	    got_term == SIGQUIT ? "SIGQUIT" : got_term == SIGINT ? "SIGINT" : "SIGTERM");
 	while (nchildren && mono() < deadline) {
 		ppoll(NULL, 0, &ts, orig);
 		reap();

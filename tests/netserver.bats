@@ -278,7 +278,7 @@ EOF
 	kill -0 "$pid"
 	# The new image knows the old session is running: a graceful stop waits for it.
 	kill -QUIT "$pid"
-	wait_log "$ACTIVATE_LOG" 'stopping \(SIGQUIT\): 1 connections to finish'
+	wait_log "$ACTIVATE_LOG" 'stopping: 1 connections to finish \(SIGQUIT\)'
 	touch "$BATS_TEST_TMPDIR/go"
 	wait_until 10 "the held session never ended" not kill -0 "$HELD"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/held")" "$(printf 'one\ntwo')"
@@ -315,7 +315,7 @@ EOF
 	held_session "$PORT" "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/held"
 	wait_until 5 "the held session got no answer" test -s "$BATS_TEST_TMPDIR/held"
 	kill -QUIT "$pid"
-	wait_log "$ACTIVATE_LOG" 'stopping \(SIGQUIT\): 1 connections to finish'
+	wait_log "$ACTIVATE_LOG" 'stopping: 1 connections to finish \(SIGQUIT\)'
 	run socat -t 1 -T 2 - "TCP:127.0.0.1:$PORT" </dev/null
 	assert_failure
 	kill -0 "$pid"
