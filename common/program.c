@@ -473,6 +473,7 @@ activation(int *fd, int *lfds, size_t *nl, int *own)
 	*own = 0;
 	if (reexec_fds(lfds, nl)) {
 		*own = getenv("INETKIT_OWN_SOCKETS") != NULL;
+		unsetenv("INETKIT_OWN_SOCKETS");
 		if (settings.listen.n || ports_given())
 			log_msg(LOG_LVL_DEBUG, "reloaded: the sockets are the old process's; a "
 			    "changed --listen or port needs a restart");
