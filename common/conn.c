@@ -456,7 +456,7 @@ reverse_stage(struct conn *c)
 		snprintf(c->out.rule, sizeof c->out.rule, "double-reverse-lookups: the name of %s "
 		    "%s", ip, what);
 	else
-		snprintf(c->out.rule, sizeof c->out.rule, "double-reverse-lookups%s: %.64s (of %s) %s",
+		snprintf(c->out.rule, sizeof c->out.rule, "double-reverse-lookups%s: %.40s (of %s) %s",
 		    dr == DR_AUTOFAIL ? " autofail" : "", esc, ip, what);
 	log_msg(LOG_LVL_INFO, "double reverse: %s", c->out.rule);
 }

@@ -665,7 +665,8 @@ reload_check(void)
 		nanosleep(&ts, NULL);
 	}
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	relay_check_output(out[0]);
+	if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		relay_check_output(out[0]);
 	close(out[0]);
 	if (w != pid) {
 		kill(pid, SIGKILL);
@@ -824,7 +825,6 @@ conn_main(const struct service *svc, int argc, char **argv)
 		c.accept_loop = 1;
 		if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 			return r;
-		log_msg(LOG_LVL_INFO, "SIGHUP: the new configuration holds");
 		return EXIT_SERVED;
 	}
 	if ((n = readlink("/proc/self/exe", self_path, sizeof self_path - 1)) > 0)

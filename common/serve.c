@@ -411,6 +411,7 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	size_t i;
 
+	reap();		/* a child that has ended is not one to wait for */
 	log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish (%s)", nchildren,
 	    got_term == SIGQUIT ? "SIGQUIT" : got_term == SIGINT ? "SIGINT" : "SIGTERM");
 	while (nchildren && mono() < deadline) {
