@@ -2,11 +2,11 @@
 /*
  * Options, both ways in: the input is read as a conf file, and again as a
  * command line (one argument a line), against a table with every option
- * type and the library's own validators (anchored ERE, CIDR). Errors must
+ * type and the library's own validators (PCRE2 patterns, CIDR). Errors must
  * be bounded strings without control bytes; values that pass must be in
  * range; the index of the first operand must be within argv; and no
- * pattern may take regcomp long or much memory (libFuzzer's -timeout and
- * -rss_limit_mb tell).
+ * pattern may take PCRE2 long or much memory to compile (libFuzzer's
+ * -timeout and -rss_limit_mb tell).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -76,9 +76,7 @@ reset(void)
 	num = 0;
 	str = NULL;
 	memset(&list, 0, sizeof list);
-	while (acl.nallow)
-		regfree(&acl.allow[--acl.nallow]);
-	memset(&acl, 0, sizeof acl);
+	acl_free(&acl);
 }
 
 /* The input as argv: "prog", then one argument a line (NUL bytes end one early). */
