@@ -55,6 +55,15 @@ else
 BUILD   ?= build
 endif
 
+# PCRE2, for the --allow and --deny patterns (Perl's syntax, as Net::Server
+# reads them), is linked statically into every program, the dynamic ones
+# too: it loads nothing at run time, and so a pattern means in a service what
+# it meant when the program was built and tested. It is named by the archive's
+# path, which links the same way in every kind of link (-static-pie, -pie,
+# SANITIZE=1, the fuzz targets); every link of libio takes $(PCRE2_LIBS).
+PCRE2_LIBS   := $(shell $(CC) -print-file-name=libpcre2-8.a)
+PCRE2_CFLAGS := $(shell pkg-config --cflags libpcre2-8 2>/dev/null)
+
 LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c common/program.c \
             common/die.c common/filter.c common/io.c common/log.c common/peer.c \
             common/ports.c common/proxy.c common/serve.c common/srctab.c common/text.c common/tlsname.c
@@ -84,13 +93,15 @@ $(BUILD)/libio.a: $(LIBIO_OBJ)
 	$(AR) rcs $@ $(LIBIO_OBJ)
 
 $(AUTH_OBJ): ALL_CFLAGS += $(AUTH_CFLAGS)
+$(BUILD)/common/acl.o: ALL_CFLAGS += $(PCRE2_CFLAGS)
 
 # Every static program: its one file in cmd/ and libio.
 $(STATIC_PROGS:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/cmd/%.o $(BUILD)/libio.a
-	$(CC) $(STATIC_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libio.a
+	$(CC) $(STATIC_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libio.a $(PCRE2_LIBS)
 
 $(BUILD)/cmdserver: $(CMDSERVER_OBJ) $(BUILD)/libio.a
-	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(CMDSERVER_OBJ) $(BUILD)/libio.a $(AUTH_LIBS)
+	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(CMDSERVER_OBJ) $(BUILD)/libio.a $(PCRE2_LIBS) \
+	    $(AUTH_LIBS)
 
 # tls, the one program that links libtls, and OpenSSL's libcrypto under it
 # (for the client certificate's names in RFC 2253's form).
@@ -98,7 +109,8 @@ TLS_LIBS := $(shell pkg-config --libs libtls libcrypto 2>/dev/null || echo -ltls
 TLS_CFLAGS := $(shell pkg-config --cflags libtls libcrypto 2>/dev/null)
 $(BUILD)/cmd/tls.o: ALL_CFLAGS += $(TLS_CFLAGS)
 $(BUILD)/tls: $(BUILD)/cmd/tls.o $(BUILD)/libio.a
-	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(BUILD)/cmd/tls.o $(BUILD)/libio.a $(TLS_LIBS)
+	$(CC) $(DYNAMIC_LDFLAGS) $(LDFLAGS) -o $@ $(BUILD)/cmd/tls.o $(BUILD)/libio.a $(PCRE2_LIBS) \
+	    $(TLS_LIBS)
 
 # On a fresh Debian machine these install what they need first (tests/deps).
 test check:
@@ -143,12 +155,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= -1
 FUZZ_CC      = clang
 FUZZ_FLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-               -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I common
+               -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I common $(PCRE2_CFLAGS)
 # The login modules, for fuzz_htpasswd and fuzz_cmdserver (which includes
 # cmd/cmdserver.c itself, to drive its login and command loop in-process).
 FUZZ_EXTRA_SRC  += common/auth.c common/htpasswd.c common/pamauth.c common/utmp.c
 FUZZ_EXTRA_LIBS += $(AUTH_LIBS)
-FUZZ_LIBS    = $(FUZZ_EXTRA_LIBS)
+FUZZ_LIBS    = $(PCRE2_LIBS) $(FUZZ_EXTRA_LIBS)
 FUZZ_TARGETS = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/%)
 FUZZ_SRC     = $(LIBIO_SRC) $(FUZZ_EXTRA_SRC)
@@ -181,7 +193,7 @@ lint:
 	    --inline-suppr --suppress=missingIncludeSystem -I common common cmd
 	@echo 'clang-tidy common/*.c cmd/*.c'; \
 	out=$$(clang-tidy --quiet common/*.c cmd/*.c -- -std=c11 $(CPPFLAGS) -I common \
-	    $(AUTH_CFLAGS) 2>&1) || { printf '%s\n' "$$out"; exit 1; }
+	    $(AUTH_CFLAGS) $(PCRE2_CFLAGS) 2>&1) || { printf '%s\n' "$$out"; exit 1; }
 
 install: all
 	install -d $(DESTDIR)$(PKGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8

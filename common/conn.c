@@ -462,6 +462,29 @@ reverse_stage(struct conn *c)
 }
 
 /*
+ * 5: the address rules. A pattern that could not be matched within its
+ * limits is said once, at warning level: one line for the connection
+ * (which is its process's only one, or a child's of the accept loop),
+ * however many patterns it concerns.
+ */
+static void
+rules_stage(struct conn *c)
+{
+	struct acl_trouble t;
+	char more[64] = "";
+
+	c->access = acl_check(&c->set->acl, &c->peer, c->out.rule, &t);
+	if (!t.n)
+		return;
+	if (t.n > 1)
+		snprintf(more, sizeof more, " (%zu matches of this client hit a limit)", t.n);
+	log_msg(LOG_LVL_WARNING, "%s rule \"%.200s\" could not be matched on the %s of %s "
+	    "(%s): %s%s", t.kind == ACL_RULE_DENY ? "deny" : "allow", t.src, t.subject,
+	    peer_str(&c->peer), t.why, t.kind == ACL_RULE_DENY ? "the client is refused"
+	    : "it does not match", more);
+}
+
+/*
  * One connection, from "who is it" to the log record; conn_main runs it
  * once, or the accept loop once in every child. The stages, in order (a
  * stage that ends the connection records why in c->out, and goes to 10):
@@ -471,7 +494,8 @@ reverse_stage(struct conn *c)
  *      UCSPI or systemd's variables (peer_identify);
  *   3. the limits on that client: listener's counts, penalties, rates;
  *   4. reverse lookups, if asked for;
- *   5. the address rules (acl_check), into c->access;
+ *   5. the address rules (acl_check), into c->access; a pattern that hit
+ *      its matching limits is logged (rules_stage);
  *   6. the block list, whatever the rules said (a client they deny may
  *      still log in under cmdserver's --satisfy any);
  *   7. the service's pre-connection step (default: refuse on a deny);
@@ -514,7 +538,7 @@ conn_serve(struct conn *c)
 	if (s->reverse_lookups != REV_NO || s->double_reverse != DR_NO)
 		reverse_stage(c);
 	if (!c->double_refused)
-		c->access = acl_check(&s->acl, &c->peer, c->out.rule);
+		rules_stage(c);
 	/* Whatever the rules said: under cmdserver's --satisfy any a denied client may log in. */
 	if (s->block_list && block_stage(c) != EXIT_SERVED)
 		return ended_refused(c, NULL, 0);

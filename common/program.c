@@ -251,7 +251,7 @@ static const struct conf_opt common_opts[] = {
 	    .help = "0 err, 1 warning, 2 notice, 3 info, 4 debug (default 2)" },
 	{ .name = "allow", .type = CONF_FUNC,
 	    .dest = &allow_opt, .set = acl_option_set, .arg = "REGEX",
-	    .help = "allow clients whose address or host matches (anchored ERE)" },
+	    .help = "allow clients whose address or host matches (Perl regex, as /^REGEX$/)" },
 	{ .name = "deny", .type = CONF_FUNC,
 	    .dest = &deny_opt, .set = acl_option_set, .arg = "REGEX",
 	    .help = "refuse clients whose address or host matches" },
@@ -444,6 +444,31 @@ reexec_fds(int *lfds, size_t *nl)
 	settings.serve.adopt = adopted;
 	unsetenv("INETKIT_REEXEC");
 	return *nl > 0;
+}
+
+/*
+ * A pattern with a "|" outside any group is anchored as Net::Server anchors
+ * it, ^A|B$: said once, at the start, since it is rarely what was meant.
+ */
+static void
+warn_alternations(void)
+{
+	static const enum acl_kind kinds[] = { ACL_RULE_ALLOW, ACL_RULE_DENY };
+	const struct acl *a = &settings.acl;
+	size_t k, i;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < (kinds[k] == ACL_RULE_ALLOW ? a->nallow : a->ndeny); i++) {
+			const char *src = (kinds[k] == ACL_RULE_ALLOW ? a->allow_src : a->deny_src)[i];
+
+			if (!acl_top_level_alternation(a, kinds[k], i))
+				continue;
+			log_msg(LOG_LVL_WARNING, "%s rule \"%.200s\": its \"|\" is outside any group, "
+			    "and Net::Server anchors it as /^%.200s$/: the first alternative must match "
+			    "at the start and the last at the end, the others anywhere; to match the "
+			    "whole address or host name with any of them, write (?:%.200s)",
+			    kinds[k] == ACL_RULE_ALLOW ? "allow" : "deny", src, src, src);
+		}
 }
 
 /*
@@ -815,6 +840,7 @@ conn_main(const struct service *svc, int argc, char **argv)
 		log_msg(LOG_LVL_ERR, "fatal: %s", err);
 		return EXIT_USAGE;
 	}
+	warn_alternations();
 	if (settings.proxy_protocol && !settings.trusted.ncallow) {
 		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol needs at least one "
 		    "--trusted-proxy");

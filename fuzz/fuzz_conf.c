@@ -2,11 +2,16 @@
 /*
  * Options, both ways in: the input is read as a conf file, and again as a
  * command line (one argument a line), against a table with every option
- * type and the library's own validators (anchored ERE, CIDR). Errors must
+ * type and the library's own validators (PCRE2 patterns, CIDR). Errors must
  * be bounded strings without control bytes; values that pass must be in
- * range; the index of the first operand must be within argv; and no
- * pattern may take regcomp long or much memory (libFuzzer's -timeout and
- * -rss_limit_mb tell).
+ * range; the index of the first operand must be within argv. Every pattern
+ * that compiles is then matched, through acl_check, against a hostile
+ * client (a 39-byte IPv6 address and a 253-byte host name that make
+ * nested repetitions backtrack) and against one whose host name is the
+ * input's first line: the verdict must be one of the three a rule gives,
+ * the rule a bounded string, and a deny pattern stopped at its limit must
+ * refuse, the rule saying where; no pattern may take long or much memory
+ * to compile or match (libFuzzer's -timeout and -rss_limit_mb tell).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -19,6 +24,7 @@
 #include "../common/acl.h"
 #include "../common/addr.h"
 #include "../common/conf.h"
+#include "../common/peer.h"
 
 #define ARGV_MAX 64
 
@@ -29,7 +35,7 @@ static const char *const choices[] = { "no|0|off", "yes|1|on", "double", NULL };
 /* The rules, as the programs read them: each value compiled or parsed where it is read. */
 static struct acl acl;
 static struct acl_option allow_opt = { &acl, ACL_RULE_ALLOW },
-    cidr_allow_opt = { &acl, ACL_RULE_CIDR_ALLOW };
+    deny_opt = { &acl, ACL_RULE_DENY }, cidr_allow_opt = { &acl, ACL_RULE_CIDR_ALLOW };
 
 static int flag, choice;
 static unsigned long num;
@@ -43,6 +49,8 @@ static const struct conf_opt opts[] = {
 	{ .name = "str", .type = CONF_STR, .dest = &str, .arg = "S", .help = "" },
 	{ .name = "list", .type = CONF_LIST, .dest = &list, .arg = "L", .help = "" },
 	{ .name = "allow", .type = CONF_FUNC, .dest = &allow_opt, .set = acl_option_set,
+	    .arg = "REGEX", .help = "" },
+	{ .name = "deny", .type = CONF_FUNC, .dest = &deny_opt, .set = acl_option_set,
 	    .arg = "REGEX", .help = "" },
 	{ .name = "cidr-allow", .type = CONF_FUNC, .dest = &cidr_allow_opt, .set = acl_option_set,
 	    .arg = "CIDR", .help = "" },
@@ -64,8 +72,72 @@ check_values(int r, const struct conf_error *err)
 			abort();	/* values are quoted escaped */
 	if (num && (num < 1 || num > 1000))
 		abort();
-	if (list.n > CONF_LIST_MAX || acl.nallow > CONF_LIST_MAX || acl.ncallow > CONF_LIST_MAX)
+	if (list.n > CONF_LIST_MAX || acl.nallow > CONF_LIST_MAX || acl.ndeny > CONF_LIST_MAX
+	    || acl.ncallow > CONF_LIST_MAX)
 		abort();
+}
+
+static int
+ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), k = strlen(tail);
+
+	return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* The client as acl_check sees it: an address and a host name (up to 255 bytes). */
+static void
+client(struct peer *p, const char *ip, const char *host, size_t hlen)
+{
+	memset(p, 0, sizeof *p);
+	if (addr_parse(&p->remote, ip) < 0)
+		abort();
+	p->has_remote = 1;
+	addr_format(&p->remote, p->remote_ip);
+	if (hlen > sizeof p->host - 1)
+		hlen = sizeof p->host - 1;
+	memcpy(p->host, host, hlen);
+	p->host[hlen] = '\0';
+}
+
+static void
+check_rules(const uint8_t *data, size_t size)
+{
+	static char hostile[254];
+	const char *nl = memchr(data, '\n', size), *nul;
+	struct acl_trouble t;
+	char rule[ACL_RULEMAX];
+	struct peer p;
+	size_t len = nl ? (size_t)(nl - (const char *)data) : size;
+	enum acl_verdict v;
+	int pass;
+
+	if (!acl.nallow && !acl.ndeny)
+		return;
+	if (!hostile[0]) {
+		memset(hostile, 'a', 250);
+		memcpy(hostile + 250, "xb-", 3);
+	}
+	if ((nul = memchr(data, '\0', len)))
+		len = (size_t)(nul - (const char *)data);
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			client(&p, "aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaab", hostile, sizeof hostile - 1);
+		else
+			client(&p, "127.0.0.1", (const char *)data, len);
+		memset(rule, 0x55, sizeof rule);
+		v = acl_check(&acl, &p, rule, &t);
+		if (v != ACL_ALLOW && v != ACL_DENY && v != ACL_DENY_NOMATCH)
+			abort();
+		if (!memchr(rule, '\0', sizeof rule))
+			abort();
+		/* A deny pattern stopped at a limit refuses, and the rule says where. */
+		if (t.n && (!t.src || !t.subject || !memchr(t.why, '\0', sizeof t.why)))
+			abort();
+		if (t.n && t.kind == ACL_RULE_DENY && (v != ACL_DENY
+		    || (!ends_with(rule, " on the address)") && !ends_with(rule, " on the host name)"))))
+			abort();
+	}
 }
 
 static void
@@ -76,9 +148,7 @@ reset(void)
 	num = 0;
 	str = NULL;
 	memset(&list, 0, sizeof list);
-	while (acl.nallow)
-		regfree(&acl.allow[--acl.nallow]);
-	memset(&acl, 0, sizeof acl);
+	acl_free(&acl);
 }
 
 /* The input as argv: "prog", then one argument a line (NUL bytes end one early). */
@@ -107,6 +177,7 @@ command_line(const uint8_t *data, size_t size)
 	if (first > argc)
 		abort();
 	check_values(first, &err);
+	check_rules(data, size);
 	reset();
 	free(copy);
 }
@@ -124,6 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	err.msg[0] = '\0';
 	check_values(conf_file_read(tabs, 1, path, &err), &err);
+	check_rules(data, size);
 	reset();
 	close(fd);
 	command_line(data, size);

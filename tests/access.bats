@@ -129,14 +129,117 @@ talk_out() {
 	assert_refused 10.1.2.3:4711 'no allow rule matched'
 }
 
-@test "regexes are anchored around an alternation: --deny '10\\.1|9' does not match 10.1.2.3" {
+@test "a top-level | is anchored as Net::Server anchors it: --deny '10\\.1|9' is /^10\\.1|9\$/, and matches 10.1.2.3" {
 	run as 10.1.2.3 "$BIN/echo" --deny '10\.1|9' --allow '.*'
+	assert_refused 10.1.2.3:4711 'deny 10\.1|9'
+	# Said once, at the start, with the pattern that anchors every alternative.
+	run grep -c -F 'warning: deny rule "10\.1|9": its "|" is outside any group, and Net::Server anchors it as /^10\.1|9$/: the first alternative must match at the start and the last at the end, the others anywhere; to match the whole address or host name with any of them, write (?:10\.1|9)' "$ERR"
+	assert_output 1
+	# The footgun it warns of: 10.0.0.10 starts with 10.0.0.1.
+	run as 10.0.0.10 "$BIN/echo" --allow '10\.0\.0\.1|10\.0\.0\.2'
 	assert_served
 }
 
-@test "regexes are extended: --allow '10\\.1\\.[0-9]+\\.3' matches 10.1.2.3" {
+@test "a | inside a group, a class or escaped draws no warning, and (?:A|B) anchors both" {
+	run as 10.1.2.3 "$BIN/echo" --deny '(?:10\.1|9)' --deny '[|]' --deny '\|' --allow '.*'
+	assert_served
+	run grep -c warning "$ERR"
+	assert_output 0
+	run as 10.0.0.10 "$BIN/echo" --allow '(?:10\.0\.0\.1|10\.0\.0\.2)'
+	assert_refused 10.0.0.10:4711 'no allow rule matched'
+}
+
+@test "patterns are Perl's: --allow '10\\.1\\.\\d+\\.3' matches 10.1.2.3, as the ERE [0-9]+ did" {
+	run as 10.1.2.3 "$BIN/echo" --allow '10\.1\.\d+\.3'
+	assert_served
 	run as 10.1.2.3 "$BIN/echo" --allow '10\.1\.[0-9]+\.3'
 	assert_served
+	run as 10.1.2.3 "$BIN/echo" --allow '(?i)10\.1\.\d+?\.[\d]'
+	assert_served
+}
+
+# --- what a pattern may cost ---------------------------------------------------------
+
+# A 39-byte IPv6 address, only ever named in the UCSPI variables, and a
+# pattern that backtracks exponentially on it.
+V6=aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaab
+V6_EVIL='([0-9a-f:]+)+:'
+
+# within_2s START: fails unless less than 2 s went by since START (${EPOCHREALTIME/./}).
+within_2s() {
+	local us=$(( ${EPOCHREALTIME/./} - $1 ))
+	[ "$us" -lt 2000000 ] || fail "took $(( us / 1000 )) ms"
+}
+
+@test "a deny pattern stopped at its match limit refuses at once (fail closed), and the record says so" {
+	local t0=${EPOCHREALTIME/./}
+	run as "$V6" "$BIN/echo" --deny "$V6_EVIL" --cidr-allow ::/0
+	within_2s "$t0"
+	assert_refused "[$V6]:4711" "deny $V6_EVIL (match limit on the address)"
+	run grep -c -F "warning: deny rule \"$V6_EVIL\" could not be matched on the address of [$V6]:4711 (match limit): the client is refused" "$ERR"
+	assert_output 1
+}
+
+@test "an allow pattern stopped at its match limit does not match; a later rule decides; one warning" {
+	run as "$V6" "$BIN/echo" --allow "$V6_EVIL" --allow "${V6_EVIL}(?:)" --cidr-allow aaaa::/16 \
+	    --log-level 3
+	assert_served
+	run grep -c -F "info: served peer=[$V6]:4711 local=- rule=\"cidr-allow aaaa::/16\" " "$ERR"
+	assert_output 1
+	run grep -c warning "$ERR"
+	assert_output 1
+	run grep -c -F "warning: allow rule \"$V6_EVIL\" could not be matched on the address of [$V6]:4711 (match limit): it does not match (2 matches of this client hit a limit)" "$ERR"
+	assert_output 1
+}
+
+# A 253-byte host name, on which the catastrophic patterns backtrack.
+LONG=$(printf 'a%.0s' {1..250})xb-
+
+# setup_hosts: "${WITH_HOSTS[@]}" PROG [ARG...] runs PROG with a hosts file of
+# the test's own over /etc/hosts, in a private mount namespace, so that
+# reverse lookups of loopback addresses find the names the test gives them
+# (and the machine's file is never touched).
+setup_hosts() {
+	unshare -m true 2>/dev/null || skip "no private mount namespace here (unshare -m)"
+	printf '127.0.0.1 localhost\n127.0.0.7 %s\n' "$LONG" >"$BATS_TEST_TMPDIR/hosts"
+	WITH_HOSTS=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$BATS_TEST_TMPDIR/hosts")
+}
+
+@test "over a 253-byte host name, each catastrophic deny pattern refuses within 2 s, naming itself" {
+	setup_hosts
+	local p t0
+	for p in '(a+)+b' '(a|aa)+$' '(.*)*x' '((a*)*)*' '(a|a)+b' '(\w|\w\w)+b'; do
+		t0=${EPOCHREALTIME/./}
+		run as 127.0.0.7 "${WITH_HOSTS[@]}" "$BIN/echo" --reverse-lookups --deny "$p" --cidr-allow 127.0.0.0/8
+		within_2s "$t0"
+		assert_refused 127.0.0.7:4711 "deny $p (match limit on the host name)"
+	done
+}
+
+@test "over a 253-byte host name, 64 catastrophic allow and 64 costly deny patterns answer within 2 s" {
+	setup_hosts
+	local i args=() t0
+	for i in {1..64}; do
+		args+=(--allow "(a+)+b$(printf '(?:)%.0s' $(seq "$i"))"
+		    --deny "x|(?:a|a){0,5}c$(printf '(?:)%.0s' $(seq "$i"))")
+	done
+	t0=${EPOCHREALTIME/./}
+	run as 127.0.0.7 "${WITH_HOSTS[@]}" "$BIN/echo" --reverse-lookups "${args[@]}" --cidr-allow 127.0.0.7 \
+	    --log-level 3
+	within_2s "$t0"
+	assert_served
+	run grep -c -F 'info: served peer=127.0.0.7:4711 local=- rule="cidr-allow 127.0.0.7" ' "$ERR"
+	assert_output 1
+	run grep -c -F 'warning: allow rule "(a+)+b(?:)" could not be matched on the host name of 127.0.0.7:4711 (match limit): it does not match (64 matches of this client hit a limit)' "$ERR"
+	assert_output 1
+}
+
+@test "over reverse lookups, a host pattern matches the name: --allow 'local\\w+' serves 127.0.0.1 (localhost)" {
+	setup_hosts
+	run as 127.0.0.1 "${WITH_HOSTS[@]}" "$BIN/echo" --reverse-lookups --allow 'local\w+'
+	assert_served
+	run as 127.0.0.1 "${WITH_HOSTS[@]}" "$BIN/echo" --reverse-lookups --allow 'local'
+	assert_refused 127.0.0.1:4711 'no allow rule matched'
 }
 
 # --- IPv6 and IPv4-mapped addresses ----------------------------------------------------
