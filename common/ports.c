@@ -267,17 +267,17 @@ have_ipv6(void)
 {
 	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	FILE *f;
-	int off = 0;
+	char v[8] = "";
 
 	if (s < 0)
 		return 0;
 	close(s);
 	if ((f = fopen("/proc/sys/net/ipv6/conf/all/disable_ipv6", "re"))) {
-		if (fscanf(f, "%d", &off) != 1)
-			off = 0;
+		if (!fgets(v, sizeof v, f))
+			v[0] = '\0';
 		fclose(f);
 	}
-	return !off;
+	return v[0] != '1';
 }
 
 /* One port with its defaults filled in: the spec, and the host's own "/IPv*" if any. */
