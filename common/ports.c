@@ -460,9 +460,17 @@ ports_check(char *err, size_t errlen)
 
 	if (!ports_given())
 		return 0;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (resolve_spec(i, &s, err, errlen) < 0)
 			return -1;
+		/* The accept loop serves streams: a datagram socket is the UDP loop's. */
+		if (s.proto == PORTS_UDP) {
+			snprintf(err, errlen, "port %.64s: proto udp is not served by the accept "
+			    "loop; use an activator's datagram socket", port_v.n ? port_v.v[i]
+			    : "(default)");
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -794,19 +794,14 @@ conn_main(const struct service *svc, int argc, char **argv)
 	static struct conn c;
 	int lfds[SERVE_LISTEN_MAX];
 	char err[256];
-	sigset_t sigs;
-	size_t nl, i;
+	size_t nl;
 	ssize_t n;
 	int help, version, first, r, check = getenv("INETKIT_CHECK") != NULL;
 
 	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
 	log_init(ident);
 	signal(SIGPIPE, SIG_IGN);
-	/* A SIGHUP's re-exec comes with the accept loop's signals blocked. */
-	sigemptyset(&sigs);
-	for (i = 0; i < SERVE_NSIGNALS; i++)
-		sigaddset(&sigs, serve_signals[i]);
-	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
+	/* A SIGHUP's re-exec comes with the accept loop's signals blocked: serve_loop unblocks them. */
 	unsetenv("INETKIT_CHECK");
 	c.svc = svc;
 	c.set = &settings;

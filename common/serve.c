@@ -490,6 +490,12 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		sigaddset(&block, serve_signals[i]);
 	}
 	sigprocmask(SIG_BLOCK, &block, &orig);
+	/*
+	 * After a SIGHUP's re-exec they arrive blocked: unblocked only inside
+	 * ppoll() (and in the children), never before the handlers are set.
+	 */
+	for (i = 0; i < sizeof serve_signals / sizeof serve_signals[0]; i++)
+		sigdelset(&orig, serve_signals[i]);
 	got_chld = 1;		/* an adopted child may have ended before the handler was set */
 	while (!got_term) {
 		if (got_chld)

@@ -163,7 +163,7 @@ standalone() {
 	local v
 	for v in '--port=' '--port=:' '--port=localhost:' '--port=[::1]' '--port=a:b:IPv4' \
 	    '--port=host:70000' '--port=[::1:80' '--port=relative.sock|unix' '--port=/x|sock_dgram|unix' \
-	    '--ipv=5' '--ipv=IPv7' '--proto=sctp' '--proto=ssl' '--listen=0' '--listen=99999' \
+	    '--port=127.0.0.1:1/udp' '--ipv=5' '--ipv=IPv7' '--proto=sctp' '--proto=ssl' '--listen=0' '--listen=99999' \
 	    '--host=bad!host' 'port=x y'; do
 		run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" "$v" </dev/null
 		assert_equal "$status" 100 || fail "$v: $stderr"
@@ -182,7 +182,7 @@ standalone() {
 
 @test "under an activator the binding keys are ignored, with one debug note" {
 	local conf=$BATS_TEST_TMPDIR/c.conf
-	printf 'port 1\nhost 192.0.2.1\nipv 6\nproto udp\nlisten 5\n' >"$conf"
+	printf 'port 1\nhost 192.0.2.1\nipv 6\nproto tcp\nlisten 5\n' >"$conf"
 	activate inetd "$BIN/echo" --conf-file "$conf" --log-level 4
 	assert_equal "$(printf 'served\n' | talk "$PORT")" served
 	wait_log "$ACTIVATE_LOG" 'the binding keys \(port, host, ipv, proto, listen N\) are ignored'
