@@ -46,7 +46,8 @@ const struct conf_opt ports_opts[] = {
 	    .help = "Net::Server: the IP versions a host name binds (default *: those the host has)"
 	    },
 	{ .name = "proto", .type = CONF_FUNC, .dest = &proto_v, .set = set_proto,
-	    .arg = "tcp|udp|unix", .help = "Net::Server: the protocol of a port that names none" },
+	    .arg = "tcp|udp|unix", .help = "Net::Server: the protocol of a port that names none "
+	    "(udp: not stand-alone)" },
 	{ .name = NULL },
 };
 
@@ -302,7 +303,7 @@ resolve_spec(size_t i, struct ports_spec *s, char *err, size_t errlen)
 		return 0;
 	if (!s->host[0] && h) {
 		/* "localhost/IPv*", "localhost IPv4 IPv6": the host key's own versions. */
-		char hb[sizeof hs.port + 8];
+		char hb[sizeof hs.host + 8];
 
 		snprintf(hb, sizeof hb, "%s:0", h);
 		if (ports_parse(&hs, hb, 0, err, errlen) < 0 || !hs.host[0]) {

@@ -244,6 +244,13 @@ standalone() {
 	grep -q 'double reverse: 127.0.0.2: host "" has no host name' "$ERR"
 }
 
+# An accept loop (Accept=no) reading conf file $1, started by its first connection.
+reloadable() {
+	printf 'log_level 3\n' >"$1"
+	activate listen "$BIN/echo" --conf-file "$1"
+	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+}
+
 # Holds a connection to port $1 open: sends "one", waits for $2 to exist,
 # sends "two"; what it read is in $3.
 held_session() {
@@ -263,9 +270,7 @@ EOF
 
 @test "HUP: running sessions finish under the old settings, new ones get the new configuration" {
 	local conf=$BATS_TEST_TMPDIR/c.conf pid
-	printf 'log_level 3\n' >"$conf"
-	activate listen "$BIN/echo" --conf-file "$conf"
-	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+	reloadable "$conf"
 	pid=$SPID
 	held_session "$PORT" "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/held"
 	wait_until 5 "the held session got no answer" test -s "$BATS_TEST_TMPDIR/held"
@@ -289,9 +294,7 @@ EOF
 
 @test "HUP with a broken configuration keeps the old one serving, and the log says why" {
 	local conf=$BATS_TEST_TMPDIR/c.conf pid
-	printf 'log_level 3\n' >"$conf"
-	activate listen "$BIN/echo" --conf-file "$conf"
-	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+	reloadable "$conf"
 	pid=$SPID
 	printf 'deny 127\\.0\\.0\\.1\nallow (unclosed\n' >>"$conf"
 	kill -HUP "$pid"
