@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A program's start, before its first client: the common options, --help,
- * the log, where the client (or the listening sockets) came from, and the
- * table of sources. Then the connection cycle (conn.c) runs once, or once
- * in every child of the accept loop (serve.c).
+ * the log, where the client (or the listening sockets) came from, the
+ * table of sources, and the daemon duties (daemon.c). Then the connection
+ * cycle (conn.c) runs once, or once in every child of the accept loop
+ * (serve.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "daemon.h"
 #include "log.h"
 #include "serve.h"
 #include "text.h"
@@ -405,7 +407,7 @@ int
 conn_main(const struct service *svc, int argc, char **argv)
 {
 	static char ident[64];
-	const struct conf_opt *tabs[2] = { common_opts, svc->options };
+	const struct conf_opt *tabs[3] = { common_opts, daemon_opts, svc->options };
 	const char *argv0 = argc > 0 && argv[0][0] ? argv[0] : "inetkit";
 	struct conf_error cerr = { "" };
 	static struct conn c;
@@ -419,13 +421,13 @@ conn_main(const struct service *svc, int argc, char **argv)
 	c.svc = svc;
 	c.set = &settings;
 
-	first = conf_parse(tabs, 2, argc, argv, &help, &version, &cerr);
+	first = conf_parse(tabs, 3, argc, argv, &help, &version, &cerr);
 	if (first < 0) {
 		log_msg(LOG_LVL_ERR, "fatal: %s", cerr.msg);
 		return EXIT_USAGE;
 	}
 	if (help) {
-		usage(svc, argv0, tabs, 2);
+		usage(svc, argv0, tabs, 3);
 		return EXIT_SERVED;
 	}
 	if (version) {
@@ -453,6 +455,8 @@ conn_main(const struct service *svc, int argc, char **argv)
 	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 		return r;
 	if ((r = table_open(svc, nl > 0, &c.table)) != EXIT_SERVED)
+		return r;
+	if ((r = daemon_start(&c, lfds, nl, settings.listen.n, 0)) != EXIT_SERVED)
 		return r;
 	return nl == 0 ? conn_serve(&c) : accept_loop(&c, lfds, nl);
 }
