@@ -5,6 +5,7 @@
  * the first client.
  */
 #define _GNU_SOURCE		/* getresuid, setresuid, pipe2, mkostemp, getgrouplist */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -30,6 +31,8 @@
 #include "text.h"
 
 #define KEEPER_ENV "INETKIT_PIDFILE_KEEPER"
+#define NEEDS_MAX 8
+#define DEFAULT_PATH "/bin:/usr/bin"	/* execvp's, when PATH is unset */
 
 static struct {
 	const char *user, *group, *chroot, *pid_file;
@@ -51,6 +54,13 @@ const struct conf_opt daemon_opts[] = {
 	    .help = "accept loop: --background, in a session of its own" },
 	{ .name = NULL },
 };
+
+/* What the program opens after the chroot (daemon_need). */
+static struct {
+	const char *what, *path;
+	enum daemon_need how;
+} needs[NEEDS_MAX];
+static size_t nneeds;
 
 /* The user and groups to become, resolved before any step. */
 struct ids {
@@ -79,6 +89,22 @@ fail(int status, const char *step, const char *fmt, ...)
 	va_end(ap);
 	log_msg(LOG_LVL_ERR, "fatal: %s: %s", step, msg);
 	return status;
+}
+
+const char *
+daemon_chroot_dir(void)
+{
+	return opt.chroot;
+}
+
+void
+daemon_need(const char *what, const char *path, enum daemon_need how)
+{
+	if (nneeds < NEEDS_MAX && path) {
+		needs[nneeds].what = what;
+		needs[nneeds].path = path;
+		needs[nneeds++].how = how;
+	}
 }
 
 /* --- who to become ---------------------------------------------------------------- */
@@ -598,6 +624,108 @@ detached(void)
 
 /* --- the chroot ---------------------------------------------------------------------- */
 
+/* Whether path exists (as a file to run: X_OK) inside the new root; into found for PATH's. */
+static int
+find_program(const char *name, char *found, size_t cap)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	size_t len;
+
+	if (strchr(name, '/')) {
+		snprintf(found, cap, "%s", name);
+		return access(name, X_OK);
+	}
+	if (!path || !*path)
+		path = DEFAULT_PATH;
+	for (p = path; *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		len = (size_t)(end - p);
+		if (snprintf(found, cap, "%.*s%s%s", (int)len, p, len ? "/" : "", name) < (int)cap
+		    && access(found, X_OK) == 0)
+			return 0;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+/*
+ * The interpreter an executable needs: a "#!" line's, or an ELF program's
+ * dynamic loader (PT_INTERP). 1 with it in buf, 0 none (a static program,
+ * or one this process may not read).
+ */
+static int
+interpreter(const char *path, char *buf, size_t cap)
+{
+	unsigned char h[256];
+	Elf64_Phdr ph;
+	Elf64_Ehdr eh;
+	ssize_t n;
+	size_t i, k;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return 0;
+	n = pread(fd, h, sizeof h - 1, 0);
+	if (n > 2 && h[0] == '#' && h[1] == '!') {
+		h[n] = '\0';
+		for (i = 2; h[i] == ' ' || h[i] == '\t'; i++)
+			;
+		k = strcspn((char *)h + i, " \t\r\n");
+		r = k > 0 && k < cap;
+		if (r)
+			snprintf(buf, cap, "%.*s", (int)k, (char *)h + i);
+	} else if (n >= (ssize_t)sizeof eh && memcmp(h, ELFMAG, SELFMAG) == 0
+	    && h[EI_CLASS] == ELFCLASS64) {
+		memcpy(&eh, h, sizeof eh);
+		for (i = 0; i < eh.e_phnum && !r; i++) {
+			if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * eh.e_phentsize))
+			    != (ssize_t)sizeof ph)
+				break;
+			if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz >= cap)
+				continue;
+			r = pread(fd, buf, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz;
+			if (r)
+				buf[ph.p_filesz - 1] = '\0';
+		}
+	}
+	close(fd);
+	return r;
+}
+
+/*
+ * What the program opens after the chroot, checked from inside it as the
+ * user it now is. The block list is a warning only: its
+ * --block-list-on-error says what a missing one means.
+ */
+static int
+check_needs(const struct conn *c)
+{
+	char step[PATH_MAX + 16], found[PATH_MAX], interp[PATH_MAX];
+	size_t i;
+
+	snprintf(step, sizeof step, "--chroot %s", opt.chroot);
+	for (i = 0; i < nneeds; i++) {
+		if (needs[i].how == DAEMON_NEED_READ) {
+			if (access(needs[i].path, R_OK) < 0)
+				return fail(EXIT_TEMP, step, "%s %s: %s inside the new root (paths "
+				    "are read inside it)", needs[i].what, needs[i].path,
+				    strerror(errno));
+			continue;
+		}
+		if (find_program(needs[i].path, found, sizeof found) < 0)
+			return fail(EXIT_TEMP, step, "%s %s: %s inside the new root (it must be "
+			    "there, with what it needs)", needs[i].what, needs[i].path,
+			    strerror(errno));
+		if (interpreter(found, interp, sizeof interp) && access(interp, X_OK) < 0)
+			return fail(EXIT_TEMP, step, "%s %s needs %s: %s inside the new root",
+			    needs[i].what, found, interp, strerror(errno));
+	}
+	if (c->set->block_list && access(c->set->block_list, R_OK) < 0)
+		log_msg(LOG_LVL_WARNING, "%s: --block-list %s: %s inside the new root", step,
+		    c->set->block_list, strerror(errno));
+	return 0;
+}
+
 /*
  * Into the new root, with what must be reached afterwards prepared: the
  * log's sockets connected, the time zone read. The user database was read
@@ -717,6 +845,8 @@ daemon_start(const struct conn *c, const int *lfds, size_t nl, size_t nbound, in
 	if (opt.chroot && (r = enter_chroot()) != 0)
 		return r;
 	if ((r = drop(&id)) != 0)
+		return r;
+	if (opt.chroot && (r = check_needs(c)) != 0)
 		return r;
 	detached();
 	if (nl > 0 && (opt.pid_file || opt.background || opt.setsid))

@@ -70,4 +70,18 @@ int daemon_start(const struct conn *c, const int *lfds, size_t nl, size_t nbound
  */
 void daemon_before_reexec(void);
 
+/*
+ * For a program's configure (it runs before daemon_start): --chroot DIR,
+ * or NULL; and the files it opens later, per connection, which are then
+ * paths inside DIR. Each is checked once the privileges are dropped (for
+ * DAEMON_NEED_EXEC, found as execvp finds it, and its interpreter too:
+ * the "#!" line's, or an ELF program's dynamic loader), and a missing one
+ * is fatal. "what" names it in the message: "--htpasswd", "PROGRAM".
+ * path must stay valid (an operand, an option's value).
+ */
+enum daemon_need { DAEMON_NEED_READ, DAEMON_NEED_EXEC };
+
+const char *daemon_chroot_dir(void);
+void daemon_need(const char *what, const char *path, enum daemon_need how);
+
 #endif

@@ -468,11 +468,36 @@ with_log_catchers() {
 	done
 }
 
-@test "--chroot refuses --reverse-lookups (100): it needs the system's name service" {
+@test "--chroot refuses what cannot work inside it: --pam (100), --reverse-lookups (100)" {
 	make_root
+	start "$BIN/cmdserver" --user "$TUSER" --chroot "$CHROOT" --pam login
+	assert_failure 100
+	assert_output --partial "fatal: --pam cannot work inside --chroot"
 	start "$BIN/echo" --user "$TUSER" --chroot "$CHROOT" --reverse-lookups
 	assert_failure 100
 	assert_output --partial "fatal: --chroot: --reverse-lookups needs the system's name service"
+}
+
+@test "--chroot: what is opened later must be inside it: PROGRAM, its loader, cmdserver's --htpasswd (111)" {
+	make_root
+	start "$BIN/blockip" --user "$TUSER" --chroot "$CHROOT" /blocked /bin/echo
+	assert_failure 111
+	assert_output --partial "fatal: --chroot $CHROOT: PROGRAM /bin/echo: No such file or directory inside the new root"
+	# A dynamically linked PROGRAM without its loader in the new root.
+	install -m 755 "$(type -P true)" "$CHROOT/true"
+	start "$BIN/blockip" --user "$TUSER" --chroot "$CHROOT" /blocked /true
+	assert_failure 111
+	assert_output --regexp "fatal: --chroot $CHROOT: PROGRAM /true needs /[^ ]*ld-linux[^ ]*: No such file or directory inside the new root"
+	# Found through PATH, as execvp finds it.
+	mkdir -m 755 "$CHROOT/bin"
+	install -m 755 "$BIN/echo" "$CHROOT/bin/echo"
+	run timeout 10 env PATH=/bin "$BIN/blockip" --listen "127.0.0.1:$(free_port)" --log "$LOG" \
+	    --user "$TUSER" --chroot "$CHROOT" --pid-file "$PIDF" --background /blocked echo 3>&-
+	assert_success
+	daemon_pid
+	start "$BIN/cmdserver" --user "$TUSER" --chroot "$CHROOT" --htpasswd /etc/inetkit/users
+	assert_failure 111
+	assert_output --partial "fatal: --chroot $CHROOT: --htpasswd /etc/inetkit/users: No such file or directory inside the new root"
 }
 
 # --- every failure names its step -----------------------------------------------------------
