@@ -17,6 +17,7 @@
 
 #include "../common/blocklist.h"
 #include "../common/conn.h"
+#include "../common/daemon.h"
 #include "../common/die.h"
 
 static const char *check_opt;
@@ -45,6 +46,8 @@ configure(struct conn *c, struct conn_settings *s)
 		return EXIT_USAGE;
 	}
 	s->block_list = c->argv[0];
+	/* Exec'd for every client: with --chroot, found inside the new root. */
+	daemon_need("PROGRAM", c->argv[1], DAEMON_NEED_EXEC);
 	return EXIT_SERVED;
 }
 

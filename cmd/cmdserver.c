@@ -17,6 +17,7 @@
 
 #include "../common/auth.h"
 #include "../common/conn.h"
+#include "../common/daemon.h"
 #include "../common/die.h"
 #include "../common/htpasswd.h"
 #include "../common/pamauth.h"
@@ -86,6 +87,14 @@ configure(struct conn *c, struct conn_settings *s)
 		    "required");
 		return EXIT_USAGE;
 	}
+	/* PAM loads its modules and reads /etc/pam.d at every login: not inside a chroot. */
+	if (pam_service && daemon_chroot_dir()) {
+		log_msg(LOG_LVL_ERR, "fatal: --pam cannot work inside --chroot (PAM loads its "
+		    "modules and reads /etc/pam.d at every login): use --htpasswd there");
+		return EXIT_USAGE;
+	}
+	/* Read at every login: with --chroot, a path inside the new root. */
+	daemon_need("--htpasswd", htpasswd_file, DAEMON_NEED_READ);
 	/*
 	 * A password is typed into this process: no core file, and no
 	 * /proc/PID/mem or ptrace for other processes of the same user.

@@ -35,6 +35,7 @@
 #include <tls.h>
 
 #include "../common/conn.h"
+#include "../common/daemon.h"
 #include "../common/tlsname.h"
 
 enum verify { VERIFY_NO, VERIFY_OPTIONAL, VERIFY_REQUIRE };
@@ -160,6 +161,8 @@ configure(struct conn *c, struct conn_settings *s)
 		log_msg(LOG_LVL_ERR, "fatal: %s", load_error);
 		return EXIT_TEMP;
 	}
+	/* Started for every client: with --chroot, found inside the new root. */
+	daemon_need("PROGRAM", c->argv[0], DAEMON_NEED_EXEC);
 	return EXIT_SERVED;
 }
 

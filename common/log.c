@@ -27,6 +27,7 @@ static int level = LOG_LVL_NOTICE;
 static enum log_sink sink = LOG_SINK_STDERR;
 static int file_fd = -1;
 static int journal_fd = -1;
+static int journal_connected;		/* connected before a chroot: send(), not sendto() */
 static int syslog_open;
 static int stderr_client;		/* fd 2 may be the client: never write there */
 static int syslog_opts = LOG_PID, syslog_facility = LOG_DAEMON;
@@ -174,11 +175,12 @@ journal_field(char *buf, size_t cap, const char *key, const char *value)
 	return klen + vlen + 10;
 }
 
+static const struct sockaddr_un journal_sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+
 /* systemd's native journal protocol: one datagram of KEY=value lines. */
 static int
 to_journal(int lvl, const struct log_field *f, size_t nf, const char *msg)
 {
-	static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
 	char buf[LOG_MSGMAX * 2 + 512], prio[4], fac[12];
 	size_t i, n, o = 0;
 
@@ -205,8 +207,40 @@ to_journal(int lvl, const struct log_field *f, size_t nf, const char *msg)
 			break;
 		o += n;
 	}
-	return sendto(journal_fd, buf, o, MSG_NOSIGNAL, (const struct sockaddr *)&sa,
-	    sizeof sa) < 0 ? -1 : 0;
+	if (journal_connected)
+		return send(journal_fd, buf, o, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	return sendto(journal_fd, buf, o, MSG_NOSIGNAL, (const struct sockaddr *)&journal_sa,
+	    sizeof journal_sa) < 0 ? -1 : 0;
+}
+
+/*
+ * Before a chroot, which hides the paths the sinks are reached by: syslog's
+ * socket is connected now (LOG_NDELAY) wherever a record may go to syslog,
+ * and the journal's socket is connected, so that records are sent on it
+ * afterwards. A file is open already, and stderr is a descriptor. If the
+ * log daemon restarts later, the connection is lost with it.
+ */
+void
+log_connect(void)
+{
+	if (sink == LOG_SINK_JOURNAL) {
+		if (journal_fd < 0)
+			journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (journal_fd >= 0 && connect(journal_fd, (const struct sockaddr *)&journal_sa,
+		    sizeof journal_sa) == 0)
+			journal_connected = 1;
+	}
+	if (sink == LOG_SINK_SYSLOG || stderr_client) {
+		openlog(ident, syslog_opts | LOG_NDELAY, syslog_facility);
+		syslog_open = 1;
+	}
+}
+
+/* Whether records may be written to file descriptor 2 (stderr, or the journal's fallback). */
+int
+log_uses_stderr(void)
+{
+	return !stderr_client && (sink == LOG_SINK_STDERR || sink == LOG_SINK_JOURNAL);
 }
 
 static void

@@ -19,6 +19,8 @@ void log_init(const char *ident);
 int log_open(enum log_sink sink, const char *path);
 void log_set_level(int level);
 void log_set_syslog(const char *ident, int opts, int facility);
+void log_connect(void);
+int log_uses_stderr(void);
 int log_level(void);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A program's start, before its first client: the common options, --help,
- * the log, where the client (or the listening sockets) came from, and the
- * table of sources. Then the connection cycle (conn.c) runs once, or once
- * in every child of the accept loop (serve.c).
+ * the log, where the client (or the listening sockets) came from, the
+ * table of sources, and the daemon duties (daemon.c). Then the connection
+ * cycle (conn.c) runs once, or once in every child of the accept loop
+ * (serve.c).
  */
 #define _GNU_SOURCE		/* pipe2 */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "daemon.h"
 #include "log.h"
 #include "ports.h"
 #include "serve.h"
@@ -484,7 +486,7 @@ warn_alternations(void)
  * were bound here (the stand-alone daemon). Returns 0 or an exit status.
  */
 static int
-activation(int *fd, int *lfds, size_t *nl, int *own)
+activation(int *fd, int *lfds, size_t *nl, size_t *own, int *reexeced)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	char err[256];
@@ -496,8 +498,14 @@ activation(int *fd, int *lfds, size_t *nl, int *own)
 	*fd = 0;
 	*nl = 0;
 	*own = 0;
+	*reexeced = 0;
 	if (reexec_fds(lfds, nl)) {
-		*own = getenv("INETKIT_OWN_SOCKETS") != NULL;
+		const char *o = getenv("INETKIT_OWN_SOCKETS");
+		unsigned long u;
+
+		*reexeced = 1;
+		if (o && text_uint(o, 1, *nl, &u) == 0)
+			*own = u;
 		unsetenv("INETKIT_OWN_SOCKETS");
 		if (settings.listen.n || ports_given())
 			log_msg(LOG_LVL_DEBUG, "reloaded: the sockets are the old process's; a "
@@ -543,7 +551,7 @@ activation(int *fd, int *lfds, size_t *nl, int *own)
 			return r == SERVE_BADSPEC ? EXIT_USAGE : EXIT_TEMP;
 		}
 		(*nl)++;
-		*own = 1;
+		(*own)++;
 	}
 	if (ports_given() && activator) {
 		log_msg(LOG_LVL_DEBUG, "an activator handed the %s over: the binding keys (port, "
@@ -554,7 +562,7 @@ activation(int *fd, int *lfds, size_t *nl, int *own)
 
 		if ((r = ports_bind(lfds, nl, SERVE_LISTEN_MAX, settings.backlog)) != 0)
 			return r;
-		*own = *own || *nl > before;
+		*own += *nl - before;
 	}
 	return EXIT_SERVED;
 }
@@ -644,7 +652,20 @@ serve_child(const struct serve_conn *sc, void *arg)
 #define RELOAD_CHECK_SECS 10
 static char self_path[PATH_MAX];
 static char **self_argv;
-static int own_sockets;
+static size_t own_sockets;	/* how many of the listening sockets we bound */
+static int self_fd = -1;	/* the program's file, opened before any --chroot */
+
+/* Exec this program again, through the file opened at start: a --chroot hides its path. */
+static void
+self_exec(void)
+{
+	extern char **environ;
+
+	if (self_fd >= 0)
+		fexecve(self_fd, self_argv, environ);
+	else
+		execv(self_path, self_argv);
+}
 
 /* What the check wrote on its stderr (its fatal line, before any --log): into our log. */
 static void
@@ -680,7 +701,7 @@ reload_check(void)
 	if (pid == 0) {
 		setenv("INETKIT_CHECK", "1", 1);
 		dup2(out[1], 2);
-		execv(self_path, self_argv);
+		self_exec();
 		_exit(127);
 	}
 	close(out[1]);
@@ -701,8 +722,9 @@ reload_check(void)
 		return -1;
 	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-		log_msg(LOG_LVL_ERR, "SIGHUP: unable to run %s (with --chroot, it is outside): "
-		    "still serving the old configuration", self_path);
+		log_msg(LOG_LVL_ERR, "SIGHUP: unable to run %s (with --chroot, a dynamically "
+		    "linked program needs its libraries inside): still serving the old "
+		    "configuration", self_path);
 	else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		log_msg(LOG_LVL_ERR, "SIGHUP: the new configuration fails (exit %d): still serving "
 		    "the old one", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -732,14 +754,19 @@ reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 		len += (size_t)snprintf(v + len, cap - len, "%s%ld", i ? "," : "", (long)pids[i]);
 	setenv("INETKIT_REEXEC", v, 1);
 	free(v);
-	if (own_sockets)
-		setenv("INETKIT_OWN_SOCKETS", "1", 1);
+	if (own_sockets) {
+		char n[24];
+
+		snprintf(n, sizeof n, "%zu", own_sockets);
+		setenv("INETKIT_OWN_SOCKETS", n, 1);
+	}
+	daemon_before_reexec();
 	for (i = 0; i < nfds; i++)
 		fcntl(fds[i], F_SETFD, 0);
 	log_msg(LOG_LVL_NOTICE, "SIGHUP: re-executing with the new configuration (running "
 	    "sessions, %zu, keep the old one)", npids);
 	/* The signals stay blocked across the exec: the new image unblocks them at start. */
-	execv(self_path, self_argv);
+	self_exec();
 	log_msg(LOG_LVL_ERR, "SIGHUP: unable to exec %s: %s: still serving the old configuration",
 	    self_path, strerror(errno));
 	for (i = 0; i < nfds; i++)
@@ -787,7 +814,7 @@ int
 conn_main(const struct service *svc, int argc, char **argv)
 {
 	static char ident[64];
-	const struct conf_opt *tabs[] = { common_opts, ports_opts, svc->options };
+	const struct conf_opt *tabs[] = { common_opts, ports_opts, daemon_opts, svc->options };
 	const size_t ntabs = sizeof tabs / sizeof tabs[0];
 	const char *argv0 = argc > 0 && argv[0][0] ? argv[0] : "inetkit";
 	struct conf_error cerr = { "" };
@@ -796,7 +823,7 @@ conn_main(const struct service *svc, int argc, char **argv)
 	char err[256];
 	size_t nl;
 	ssize_t n;
-	int help, version, first, r, check = getenv("INETKIT_CHECK") != NULL;
+	int help, version, first, r, reexeced, check = getenv("INETKIT_CHECK") != NULL;
 
 	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
 	log_init(ident);
@@ -851,12 +878,16 @@ conn_main(const struct service *svc, int argc, char **argv)
 	if ((n = readlink("/proc/self/exe", self_path, sizeof self_path - 1)) > 0)
 		self_path[n] = '\0';
 	self_argv = argv;
-	if ((r = activation(&c.conn_fd, lfds, &nl, &own_sockets)) != EXIT_SERVED)
+	self_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if ((r = activation(&c.conn_fd, lfds, &nl, &own_sockets, &reexeced)) != EXIT_SERVED)
 		return r;
 	c.accept_loop = nl > 0;
 	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 		return r;
 	if ((r = table_open(svc, nl > 0, &c.table)) != EXIT_SERVED)
+		return r;
+	if ((r = daemon_start(&c, lfds, nl, own_sockets, reexeced ? DAEMON_REEXEC : 0))
+	    != EXIT_SERVED)
 		return r;
 	return nl == 0 ? conn_serve(&c) : accept_loop(&c, lfds, nl);
 }

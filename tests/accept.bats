@@ -128,7 +128,7 @@ children() {
 	has_ipv6_loopback || skip "::1 is not available here"
 	PORT=$(free_port 6)
 	"$BIN/echo" --listen "[::1]:$PORT" --max-per-source 0 --max-per-netblock 1 \
-		--log "$LOG" --log-level 3 &
+		--log "$LOG" --log-level 3 --user root &
 	SPID=$!
 	BG_PIDS="${BG_PIDS:-} $SPID"
 	wait_listen "$PORT" "$SPID"

@@ -462,7 +462,7 @@ teardown() {
 	printf '127.0.0.2\n' >"$LIST"
 	PORT=$(free_port)
 	bg "$BIN/echo" --listen "127.0.0.1:$PORT" --block-list "$LIST" --block-list-index "$LIST.idx" \
-		--penalty 0 --log "$LOG"
+		--penalty 0 --log "$LOG" --user root
 	wait_listen "$PORT" "${BG_PIDS##* }"
 	run client 127.0.0.2 <<<"hello"
 	assert_output 0

@@ -495,7 +495,8 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
     '--session-timeout SECS' '--max-line BYTES' '--proxy-protocol' '--trusted-proxy CIDR'
     '--state-dir DIR' '--max-rate N/SECS' '--max-netblock-rate N/SECS' '--netblock-ipv4 BITS'
     '--netblock-ipv6 BITS' '--penalty SECS' '--penalty-max SECS' '--penalty-after N'
-    '--refusal-message TEXT' '--timeout-message TEXT' '--help' '--version')
+    '--refusal-message TEXT' '--timeout-message TEXT' '--user USER' '--group GROUP'
+    '--chroot DIR' '--pid-file FILE' '--background' '--setsid' '--help' '--version')
 
 @test "echo --help exits 0 and lists every option on stdout" {
 	run --separate-stderr "$BIN/echo" --help </dev/null
@@ -563,6 +564,11 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 		--state-dir) mkdir -p -m 700 "$BATS_TEST_TMPDIR/state"; v=$BATS_TEST_TMPDIR/state ;;
 		--max-rate|--max-netblock-rate) v=10/60 extra=--state-dir=$BATS_TEST_TMPDIR/state ;;
 		--refusal-message|--timeout-message) v='421 busy\r\n' ;;
+		# On a pipe: the chroot and the drop are taken, the accept loop's steps ignored.
+		--user) v=nobody ;;
+		--group) v=nogroup ;;
+		--chroot) v=/ ;;
+		--pid-file) v=$BATS_TEST_TMPDIR/never.pid ;;
 		*) v=1 ;;
 		esac
 		PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" "$o=$v" "$extra"

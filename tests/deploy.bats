@@ -68,6 +68,7 @@ teardown_file() {
 
 teardown() {
 	kill_bg
+	[ -z "${DAEMON_PID:-}" ] || kill "$DAEMON_PID" 2>/dev/null || true
 	[ -z "${SAMPLER:-}" ] || { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; } || true
 }
 
@@ -674,11 +675,11 @@ groupadd --system inetkit-lcecho"
 	assert_output 1
 }
 
-@test "README Deploy: the --listen command serves echo on IPv4 and IPv6 (loopback, free ports)" {
+@test "README Deploy: the --listen command serves echo on IPv4 and IPv6 as its user (loopback, free ports)" {
 	local l w i p4 p6 v6=yes
-	l=$(deploy_line ' --listen ')
+	l=$(deploy_line " --listen '\[::\]:8010' ")
 	mapfile -t w < <(shell_words "$l")
-	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --listen [::]:8010"
+	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --listen [::]:8010 --user inetkit-echo"
 	p4=$(free_port)
 	p6=$(free_port 6 2>/dev/null) || v6=
 	for i in "${!w[@]}"; do
@@ -690,18 +691,52 @@ groupadd --system inetkit-lcecho"
 	done
 	if [ -z "$v6" ]; then
 		# Drop the IPv6 pair: this machine has no ::1.
-		w=("${w[@]:0:3}")
+		w=("${w[@]:0:3}" "${w[@]:5}")
 	fi
 	bg timeout 60 "${w[@]}" 2>"$BATS_TEST_TMPDIR/listen.log"
 	SPID=${BG_PIDS##* }
 	wait_listen "$p4"
 	say "$p4" 'Hello v4\n'
 	assert_reply 'Hello v4\n'
+	# timeout's child, the accept loop, serves as the user the command names.
+	run sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$(pgrep -P "$SPID")/status"
+	assert_output "$(id -u inetkit-echo)"
 	[ -n "$v6" ] || skip "::1 is not available here; IPv4 served, IPv6 not tried"
 	wait_listen "$p6"
 	run sh -c "printf 'Hello v6\n' | timeout 20 socat -t 5 -T 10 - 'TCP6:[::1]:$p6'"
 	assert_success
 	assert_output 'Hello v6'
+}
+
+@test "README Deploy: the daemon command detaches, serves as its user, and keeps its pid file while it runs" {
+	local l w i port p pidf=$BATS_TEST_TMPDIR/run/inetkit-echo.pid
+	l=$(deploy_line ' --setsid ')
+	mapfile -t w < <(shell_words "$l")
+	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --user inetkit-echo --setsid --pid-file /run/inetkit-echo.pid --log syslog"
+	port=$(free_port)
+	mkdir -m 755 "$BATS_TEST_TMPDIR/run"
+	for i in "${!w[@]}"; do
+		case ${w[$i]} in
+		0.0.0.0:8010) w[$i]=127.0.0.1:$port ;;
+		/run/inetkit-echo.pid) w[$i]=$pidf ;;
+		"$PKGDIR"/*) w[$i]=$DEST${w[$i]} ;;
+		esac
+	done
+	# The command returns once the daemon is ready (3>&-: bats waits for fd 3's holders).
+	run timeout 20 "${w[@]}" 3>&-
+	assert_success
+	wait_file "$pidf"
+	p=$(cat "$pidf")
+	DAEMON_PID=$p
+	wait_listen "$port" "$p"
+	say "$port" 'Hello daemon\n'
+	assert_reply 'Hello daemon\n'
+	run sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status"
+	assert_output "$(id -u inetkit-echo)"
+	assert_equal "$(ps -o sid= -p "$p" | tr -d ' ')" "$p"
+	kill "$p"
+	wait_until 10 "the daemon never ended" not kill -0 "$p"
+	wait_until 5 "$pidf was not removed" not test -e "$pidf"
 }
 
 @test "README Deploy: the pipe command prints hello through the installed lcecho, exit 0" {

@@ -201,11 +201,14 @@ activate() {
 }
 
 # listen_on PROG [ARG...]: runs PROG ARGS --listen 127.0.0.1:PORT (a free
-# port) --log "$LOG" --log-level 3, its own accept loop, in the background;
-# sets PORT and SPID; returns once it listens (no probe connection).
+# port) --log "$LOG" --log-level 3 --user root, its own accept loop, in the
+# background; sets PORT and SPID; returns once it listens (no probe
+# connection). The suites run as root, and the stand-alone accept loop
+# serves as root only when told so (--user root); tests/daemon.bats drops
+# to other users.
 listen_on() {
 	PORT=$(free_port)
-	bg "$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3
+	bg "$@" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3 --user root
 	SPID=${BG_PIDS##* }
 	wait_listen "$PORT" "$SPID"
 }

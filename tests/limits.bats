@@ -344,7 +344,7 @@ PY
 	PORT=$(free_port)
 	bg env PROTO=TCP TCPREMOTEIP=10.9.9.9 REMOTE_ADDR=10.9.9.8 REMOTE_HOST=10.9.9.7 \
 	    INETKIT_PROXIED=1 "$BIN/echo" --listen "127.0.0.1:$PORT" --log "$LOG" --log-level 3 \
-	    --cidr-deny 10.0.0.0/8 --cidr-allow 0.0.0.0/0
+	    --cidr-deny 10.0.0.0/8 --cidr-allow 0.0.0.0/0 --user root
 	wait_log "$LOG" "accepting on 1 socket"
 	run echo_from 127.0.0.2 "$PORT"
 	assert_output ping
@@ -356,7 +356,7 @@ PY
 	: >"$LOG"
 	PORT=$(free_port)
 	bg env INETKIT_PROXIED=1 "$BIN/echo" --listen "127.0.0.1:$PORT" --log "$LOG" \
-	    --log-level 3 --proxy-protocol --trusted-proxy 192.0.2.1
+	    --log-level 3 --proxy-protocol --trusted-proxy 192.0.2.1 --user root
 	wait_log "$LOG" "accepting on 1 socket"
 	run echo_from 127.0.0.2 "$PORT"
 	assert_output ""

@@ -26,7 +26,7 @@ teardown() {
 }
 
 # The stand-alone accept loop serves as root only when told so.
-AS_ROOT=()
+AS_ROOT=(--user root)
 
 # Starts PROGRAM ARGS... stand-alone (stdin not a socket: no activator) and
 # waits until it listens on TCP port $1 of 127.0.0.1.

@@ -486,11 +486,11 @@ closed"
 @test "--listen and systemd Accept=no: a bad key is fatal at the start (111), before any client" {
 	local port
 	port=$(free_port)
-	run timeout 5 "$BIN/tls" "${TLS[@]}" --log stderr --listen "127.0.0.1:$port" \
+	run timeout 5 "$BIN/tls" "${TLS[@]}" --log stderr --listen "127.0.0.1:$port" --user root \
 	    --key "$PKI/other.key" "${TOUCH[@]}"
 	assert_failure 111
 	assert_output --regexp "error: fatal: $PKI/server\.crt, $PKI/other\.key: failed to load private key"
-	run timeout 5 "$BIN/tls" "${TLS[@]}" --log stderr --listen "127.0.0.1:$port" \
+	run timeout 5 "$BIN/tls" "${TLS[@]}" --log stderr --listen "127.0.0.1:$port" --user root \
 	    --key "$PKI/nonexistent.key" "${TOUCH[@]}"
 	assert_failure 111
 	assert_output --partial "fatal: $PKI/nonexistent.key: failed to open key file"
@@ -661,7 +661,7 @@ closed"
 	kill_bg
 	# (listen_on would give its options to PROGRAM: they go after the operands.)
 	PORT=$(free_port)
-	bg "$BIN/tls" "${TLS[@]}" --listen "127.0.0.1:$PORT" --log "$LOG" "$BIN/lcecho"
+	bg "$BIN/tls" "${TLS[@]}" --listen "127.0.0.1:$PORT" --log "$LOG" --user root "$BIN/lcecho"
 	SPID=${BG_PIDS##* }
 	wait_listen "$PORT" "$SPID"
 	run tlsc "$PORT" send:'--LISTEN\n' notify
