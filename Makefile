@@ -57,7 +57,8 @@ endif
 
 LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c common/program.c \
             common/die.c common/filter.c common/io.c common/log.c common/peer.c \
-            common/proxy.c common/serve.c common/srctab.c common/text.c common/tlsname.c
+            common/proxy.c common/serve.c common/srctab.c common/text.c common/tlsname.c \
+            common/udp.c
 LIBIO_OBJ = $(LIBIO_SRC:common/%.c=$(BUILD)/common/%.o)
 BINS      = $(PROGS:%=$(BUILD)/%)
 

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "serve.h"
 #include "text.h"
+#include "udp.h"
 
 #define INETKIT_VERSION "0.1.0"
 #define SD_LISTEN_FDS_START 3
@@ -164,8 +165,8 @@ static const struct conf_opt common_opts[] = {
 	    .dest = &settings.block_list_on_error, .choices = on_error_choices, .arg = "deny|allow",
 	    .help = "a missing or malformed block list refuses everyone (deny, default) or not" },
 	{ .name = "listen", .type = CONF_LIST,
-	    .dest = &settings.listen, .arg = "ADDR:PORT",
-	    .help = "accept connections here and serve each in a child (repeatable)" },
+	    .dest = &settings.listen, .arg = "[udp:]ADDR:PORT",
+	    .help = "accept connections here, each served in a child; udp: datagrams (repeatable)" },
 	{ .name = "max-connections", .type = CONF_UINT,
 	    .dest = &settings.serve.max_connections, .min = 1, .max = SERVE_CONN_MAX, .arg = "N",
 	    .help = "accept loop: connections served at once; more wait (default 64)" },
@@ -256,7 +257,8 @@ open_log(void)
  * environment variables, so it needs no libsystemd at start-up. Otherwise the
  * client is on stdin/stdout, as inetd, xinetd, tcpserver and a pipe give it.
  * Listening sockets instead (systemd Accept=no, or --listen) go into lfds[]
- * for the accept loop. Returns 0 or an exit status.
+ * for the accept loop, and so do datagram sockets (ListenDatagram=, or
+ * --listen udp:), for the datagram loop (udp.c). Returns 0 or an exit status.
  */
 static int
 activation(int *fd, int *lfds, size_t *nl)
@@ -282,14 +284,14 @@ activation(int *fd, int *lfds, size_t *nl)
 		for (i = 0; i < n; i++) {
 			int lfd = SD_LISTEN_FDS_START + (int)i;
 
-			if (serve_is_listening(lfd)) {
+			if (serve_is_listening(lfd) || udp_is_datagram(lfd)) {
 				fcntl(lfd, F_SETFD, FD_CLOEXEC);
 				lfds[(*nl)++] = lfd;
 			} else if (n == 1) {
 				*fd = lfd;	/* Accept=yes: the connection itself */
 			} else {
-				log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%lu: fd %d is not a listening "
-				    "socket (more than one fd is for Accept=no)", n, lfd);
+				log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%lu: fd %d is neither a listening "
+				    "nor a datagram socket (more than one fd is for Accept=no)", n, lfd);
 				return EXIT_USAGE;
 			}
 		}
@@ -411,7 +413,7 @@ conn_main(const struct service *svc, int argc, char **argv)
 	static struct conn c;
 	int lfds[SERVE_LISTEN_MAX];
 	size_t nl;
-	int help, version, first, r;
+	int help, version, first, dgram, r;
 
 	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
 	log_init(ident);
@@ -449,10 +451,15 @@ conn_main(const struct service *svc, int argc, char **argv)
 	}
 	if ((r = activation(&c.conn_fd, lfds, &nl)) != EXIT_SERVED)
 		return r;
+	if ((r = udp_sockets(svc, c.conn_fd, lfds, &nl, &dgram)) != EXIT_SERVED)
+		return r;
 	c.accept_loop = nl > 0;
 	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 		return r;
 	if ((r = table_open(svc, nl > 0, &c.table)) != EXIT_SERVED)
 		return r;
+	/* Datagrams: the idle timeout ends the process only when an activator would start it again. */
+	if (dgram)
+		return udp_serve(&c, lfds, nl, nl > settings.listen.n);
 	return nl == 0 ? conn_serve(&c) : accept_loop(&c, lfds, nl);
 }

@@ -58,50 +58,77 @@ serve_is_listening(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
-/* "127.0.0.1:8010", "[::1]:8010", "0.0.0.0:8010" or "[::]:8010". */
+/*
+ * "[udp:]ADDRESS:PORT": "127.0.0.1:8010", "[::1]:8010", "0.0.0.0:8010",
+ * "[::]:8010"; with "udp:" in front, a datagram socket (*dgram set). The
+ * socket address into ss (*len its length), or SERVE_BADSPEC with err.
+ */
 int
-serve_listen(const char *spec, int *fd, char *err, size_t errlen)
+serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, int *dgram,
+    char *err, size_t errlen)
 {
-	char host[ADDR_STRMAX + 2];
-	const char *colon = strrchr(spec, ':');
-	struct sockaddr_storage ss;
+	char host[ADDR_STRMAX + 2], esc[TEXT_ESCBUF];
+	const char *hp = spec, *colon;
 	struct addr a;
 	unsigned long port;
 	size_t hl;
-	int one = 1, s;
 
-	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof host
+	*dgram = strncmp(spec, "udp:", 4) == 0;
+	if (*dgram)
+		hp += 4;
+	colon = strrchr(hp, ':');
+	memset(ss, 0, sizeof *ss);
+	if (!colon || (hl = (size_t)(colon - hp)) == 0 || hl >= sizeof host
 	    || text_uint(colon + 1, 1, 65535, &port) < 0) {
-		snprintf(err, errlen, "\"%.64s\" is not ADDRESS:PORT", spec);
+		snprintf(err, errlen, "\"%s\" is not [udp:]ADDRESS:PORT",
+		    text_escape(esc, spec, strnlen(spec, 64)));
 		return SERVE_BADSPEC;
 	}
-	memcpy(host, spec, hl);
+	memcpy(host, hp, hl);
 	host[hl] = '\0';
 	if (host[0] == '[' && host[hl - 1] == ']') {
 		host[hl - 1] = '\0';
 		memmove(host, host + 1, hl - 1);
 	}
-	memset(&ss, 0, sizeof ss);
 	/* A mapped address is not unmapped here: the socket family follows the spelling. */
-	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((unsigned short)port);
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((unsigned short)port);
+		*len = sizeof(struct sockaddr_in6);
 	} else if (addr_parse(&a, host) == 0 && a.family == AF_INET) {
-		ss.ss_family = AF_INET;
-		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, a.bytes, 4);
-		((struct sockaddr_in *)&ss)->sin_port = htons((unsigned short)port);
+		ss->ss_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)ss)->sin_addr, a.bytes, 4);
+		((struct sockaddr_in *)ss)->sin_port = htons((unsigned short)port);
+		*len = sizeof(struct sockaddr_in);
 	} else {
-		snprintf(err, errlen, "\"%.64s\" is not an IP address", host);
+		snprintf(err, errlen, "\"%s\" is not an IP address",
+		    text_escape(esc, host, strnlen(host, 64)));
 		return SERVE_BADSPEC;
 	}
-	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+	return 0;
+}
+
+/*
+ * A listening socket for spec, or with "udp:" a bound datagram socket
+ * (udp.c serves it; no SO_REUSEADDR, so that a second server cannot share
+ * the port's datagrams).
+ */
+int
+serve_listen(const char *spec, int *fd, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, dgram, s;
+
+	if (serve_parse_listen(spec, &ss, &len, &dgram, err, errlen) < 0)
+		return SERVE_BADSPEC;
+	s = socket(ss.ss_family, (dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (s < 0 || (!dgram && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 	    || (ss.ss_family == AF_INET6
 		&& setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-	    || bind(s, (struct sockaddr *)&ss, ss.ss_family == AF_INET
-		? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0
-	    || listen(s, BACKLOG) < 0) {
-		snprintf(err, errlen, "unable to listen on %s: %s", spec, strerror(errno));
+	    || bind(s, (struct sockaddr *)&ss, len) < 0 || (!dgram && listen(s, BACKLOG) < 0)) {
+		snprintf(err, errlen, "unable to %s on %s: %s", dgram ? "bind" : "listen", spec,
+		    strerror(errno));
 		if (s >= 0)
 			close(s);
 		return -1;

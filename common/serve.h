@@ -3,6 +3,7 @@
 #define INETKIT_SERVE_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "srctab.h"
 
@@ -49,6 +50,8 @@ struct serve_conn {
 /* Serves one accepted connection in the child; returns its exit status. */
 typedef int (*serve_child_fn)(const struct serve_conn *sc, void *arg);
 
+int serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, int *dgram,
+    char *err, size_t errlen);
 int serve_listen(const char *spec, int *fd, char *err, size_t errlen);
 int serve_is_listening(int fd);
 int serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
