@@ -14,6 +14,11 @@ bats_require_minimum_version 1.5.0
 load helpers
 load activation_helpers
 
+setup_file() {
+	export DEST="$BATS_FILE_TMPDIR/dest"
+	install_tree "$DEST"
+}
+
 setup() {
 	LOG=$BATS_TEST_TMPDIR/log
 	: >"$LOG"
@@ -22,6 +27,7 @@ setup() {
 teardown() {
 	kill_bg
 	remove_catchers
+	[ -z "${LOGDIR:-}" ] || rm -rf "$LOGDIR"
 }
 
 # client [--bind SRC] [--wait SECS] [--gap SECS] [--broadcast] HOST PORT ITEM...
@@ -177,6 +183,32 @@ reply 0 exact from ::1 $PORT"
 	activate dgram --host ::1 "$BIN/echo" --idle-timeout 1
 	run client ::1 "$PORT" size=1472
 	assert_output "reply 1472 exact from ::1 $PORT"
+}
+
+@test "under a real xinetd, from the installed entry (dgram, wait = yes): answered, the record in the log, started again after the idle exit" {
+	getent passwd inetkit-echo-udp >/dev/null || install_users
+	# A log the entry's user can write, outside this test's private directory.
+	LOGDIR=$(mktemp -d /tmp/inetkit-udp-log.XXXXXX)
+	chmod 755 "$LOGDIR"
+	install -m 640 -o inetkit-echo-udp /dev/null "$LOGDIR/log"
+	start_xinetd "$DEST/etc/xinetd.d/inetkit-echo-udp" --log "$LOGDIR/log" --log-level 3 \
+	    --idle-timeout 1
+	run client 127.0.0.1 "$PORT" "${ITEMS[@]}"
+	assert_output "${EXPECT//PORT/$PORT}"
+	# The loop guard holds under xinetd too.
+	run client --bind 127.0.0.1:19 --wait 0.5 127.0.0.1 "$PORT" text=chargen
+	assert_output none
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo-udp status=0" 10
+	LOG=$LOGDIR/log
+	# xinetd binds [::] for both families: a dual-stack socket.
+	assert_record datagrams_in=7 datagrams_out=6 drop_loop=1 "end=idle timeout" status=0 \
+	    "local=[::]:$PORT"
+	# xinetd takes the socket back, and starts a new process at the next datagram.
+	run client 127.0.0.1 "$PORT" 'text=second process'
+	assert_output "reply 14 exact from 127.0.0.1 $PORT"
+	wait_count "$LOGDIR/log" "served proto=udp .* end=idle timeout" 2
+	run grep -c "START: inetkit-echo-udp" "$XINETD_LOG"
+	assert_output 2
 }
 
 # --- answered from the address it was sent to -----------------------------------------
