@@ -63,6 +63,16 @@ start_catcher() {
 	wait_until 5 "$path never appeared" test -S "$path"
 }
 
+# catch_journal FILE: start_catcher on the journal's native socket, appending
+# the records it receives to FILE; skips the test when the path is taken (a
+# running journald's, not to be replaced).
+catch_journal() {
+	local j=/run/systemd/journal/socket
+	[ ! -e "$j" ] || skip "$j belongs to a running journald; not replacing it"
+	make_dirs /run/systemd/journal
+	start_catcher "$j" "$1"
+}
+
 # Removes the socket paths made by start_catcher (after kill_bg) and the
 # directories listed in MADE_DIRS, deepest first.
 remove_catchers() {

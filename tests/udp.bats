@@ -101,12 +101,20 @@ in_ns() {
 	nsenter --net="/proc/$NS_PID/ns/net" "$@"
 }
 
-# wait_ns_udp PORT PID: wait_udp inside the namespace.
-wait_ns_udp() {
-	local _port=$1 _pid=$2
+# ns_serve PROG [ARG...]: PROG in the namespace, in the background, with
+# --log $LOG; sets SPID once its UDP port 8010 is bound (the namespace's
+# ports are all free).
+ns_serve() {
+	bg nsenter --net="/proc/$NS_PID/ns/net" "$@" --log "$LOG" 2>>"$ACTIVATE_LOG"
+	SPID=${BG_PIDS##* }
 	# shellcheck disable=SC2016
-	wait_until 10 "nothing bound to UDP port $_port in the namespace" \
-	    eval '[ "$(in_ns ss -Hlunp "sport = :$_port" | grep -c "pid=$_pid,")" -ge 1 ]'
+	wait_until 10 "nothing bound to UDP port 8010 in the namespace" \
+	    eval '[ "$(in_ns ss -Hlunp "sport = :8010" | grep -c "pid=$SPID,")" -ge 1 ]'
+}
+
+# ns_client ARG...: client ARG... (tests/udpclient.py) in the namespace.
+ns_client() {
+	in_ns timeout 30 python3 "$TOP/tests/udpclient.py" "$@"
 }
 
 # --- RFC 862 over UDP, under each activator ------------------------------------------
@@ -215,15 +223,12 @@ reply 0 exact from ::1 $PORT"
 
 @test "a wildcard socket (0.0.0.0) answers each datagram from the address it was sent to: 127.0.0.1, 127.0.0.2, 127.9.8.7" {
 	netns
-	bg nsenter --net="/proc/$NS_PID/ns/net" "$BIN/echo" --listen udp:0.0.0.0:8010 --log "$LOG" \
-	    --log-level 3
-	SPID=${BG_PIDS##* }
-	wait_ns_udp 8010 "$SPID"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --bind 127.0.0.1 127.0.0.2 8010 text=two
+	ns_serve "$BIN/echo" --listen udp:0.0.0.0:8010 --log-level 3
+	run ns_client --bind 127.0.0.1 127.0.0.2 8010 text=two
 	assert_output "reply 3 exact from 127.0.0.2 8010"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --bind 127.0.0.1 127.0.0.1 8010 text=one
+	run ns_client --bind 127.0.0.1 127.0.0.1 8010 text=one
 	assert_output "reply 3 exact from 127.0.0.1 8010"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --bind 127.0.0.1 127.9.8.7 8010 text=other
+	run ns_client --bind 127.0.0.1 127.9.8.7 8010 text=other
 	assert_output "reply 5 exact from 127.9.8.7 8010"
 	# socat's connected client reads only what comes from the address it sent to.
 	run in_ns bash -c "printf 'connected' | timeout 10 socat -t 2 - UDP:127.0.0.2:8010,bind=127.0.0.1"
@@ -238,15 +243,13 @@ reply 0 exact from ::1 $PORT"
 	has_ipv6_loopback || skip "no ::1 here"
 	# The activator binds [::] for both families, and execs echo at the first datagram,
 	# which was queued before echo asked for the datagrams' destinations.
-	bg nsenter --net="/proc/$NS_PID/ns/net" systemd-socket-activate --datagram -l '[::]:8010' \
-	    "$BIN/echo" --log "$LOG" --log-level 3 --idle-timeout 2 2>>"$ACTIVATE_LOG"
-	SPID=${BG_PIDS##* }
-	wait_ns_udp 8010 "$SPID"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --bind 127.0.0.1 127.0.0.2 8010 text=first
+	ns_serve systemd-socket-activate --datagram -l '[::]:8010' "$BIN/echo" --log-level 3 \
+	    --idle-timeout 2
+	run ns_client --bind 127.0.0.1 127.0.0.2 8010 text=first
 	assert_output "reply 5 exact from 127.0.0.2 8010"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --bind 127.0.0.1 127.0.0.3 8010 text=v4
+	run ns_client --bind 127.0.0.1 127.0.0.3 8010 text=v4
 	assert_output "reply 2 exact from 127.0.0.3 8010"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" ::1 8010 text=v6
+	run ns_client ::1 8010 text=v6
 	assert_output "reply 2 exact from ::1 8010"
 	exited "$SPID"
 	assert_equal "$STATUS" 0
@@ -255,14 +258,10 @@ reply 0 exact from ::1 $PORT"
 
 @test "a datagram sent to a broadcast address gets no reply, counted" {
 	netns
-	bg nsenter --net="/proc/$NS_PID/ns/net" "$BIN/echo" --listen udp:0.0.0.0:8010 --log "$LOG" \
-	    --log-level 4
-	SPID=${BG_PIDS##* }
-	wait_ns_udp 8010 "$SPID"
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --broadcast --bind 127.0.0.1 \
-	    127.255.255.255 8010 text=everyone
+	ns_serve "$BIN/echo" --listen udp:0.0.0.0:8010 --log-level 4
+	run ns_client --broadcast --bind 127.0.0.1 127.255.255.255 8010 text=everyone
 	assert_output none
-	run in_ns timeout 30 python3 "$TOP/tests/udpclient.py" --bind 127.0.0.1 127.0.0.1 8010 text=me
+	run ns_client --bind 127.0.0.1 127.0.0.1 8010 text=me
 	assert_output "reply 2 exact from 127.0.0.1 8010"
 	stop "$SPID"
 	assert_record datagrams_in=2 datagrams_out=1 drop_broadcast=1
@@ -481,10 +480,8 @@ EOF
 }
 
 @test "with JOURNAL_STREAM naming fd 2 the record goes to the journal with INETKIT_ fields" {
-	local j=/run/systemd/journal/socket got=$BATS_TEST_TMPDIR/journal err=$BATS_TEST_TMPDIR/stderr
-	[ ! -e "$j" ] || skip "$j belongs to a running journald; not replacing it"
-	make_dirs /run/systemd/journal
-	start_catcher "$j" "$got"
+	local got=$BATS_TEST_TMPDIR/journal err=$BATS_TEST_TMPDIR/stderr
+	catch_journal "$got"
 	: >"$err"
 	PORT=$(free_port 4 udp)
 	bg bash -c 'JOURNAL_STREAM=$(stat -c %d:%i "$1") exec "$2" --listen "udp:127.0.0.1:$3" \
