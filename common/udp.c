@@ -630,6 +630,11 @@ udp_serve(struct conn *c, const int *fds, size_t n, int activated)
 	size_t i;
 	int status = EXIT_SERVED, r;
 
+	if (c->set->proxy_protocol) {
+		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol: a PROXY header comes ahead of a "
+		    "stream, and a datagram socket has none");
+		return EXIT_USAGE;
+	}
 	u.c = c;
 	u.set = c->set;
 	u.last_ms = start_ms;

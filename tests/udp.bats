@@ -522,12 +522,17 @@ EOF
 	assert_log_line "handed a datagram (UDP) socket, which inetkit-lcecho does not serve"
 }
 
-@test "datagram and stream sockets in one process are refused (exit 100); so is a bad udp: spec; a taken port is 111" {
+@test "datagram and stream sockets in one process are refused (exit 100); so are --proxy-protocol and a bad udp: spec; a taken port is 111" {
 	local p q
 	p=$(free_port 4 udp) q=$(free_port)
 	run --separate-stderr "$BIN/echo" --listen "udp:127.0.0.1:$p" --listen "127.0.0.1:$q"
 	assert_failure 100
 	[[ $stderr == *"datagram and listening sockets together"* ]] || fail "stderr: $stderr"
+	run --separate-stderr "$BIN/echo" --listen "udp:127.0.0.1:$p" --proxy-protocol \
+	    --trusted-proxy 127.0.0.1
+	assert_failure 100
+	[[ $stderr == *"option --proxy-protocol: a PROXY header comes ahead of a stream"* ]] ||
+		fail "stderr: $stderr"
 	run --separate-stderr "$BIN/echo" --listen "udp:nowhere:$p"
 	assert_failure 100
 	[[ $stderr == *'option --listen: "nowhere" is not an IP address'* ]] || fail "stderr: $stderr"
