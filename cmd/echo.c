@@ -3,6 +3,8 @@
  * inetkit-echo: mod_perl's EchoSocket as an inetd service. Echoes what the
  * client sends, byte for byte and at once, until EOF or a blank line (only
  * CR bytes before its LF), which is not echoed. --rfc862 echoes until EOF.
+ * Over UDP (a datagram socket), RFC 862's datagram echo: each datagram is
+ * answered with its own bytes.
  */
 #include <string.h>
 
@@ -91,11 +93,25 @@ process(struct conn *c)
 	return conn_served(c);
 }
 
+/* RFC 862 over UDP: the data of a datagram goes back in the answer, an empty one too. */
+static ssize_t
+process_datagram(const struct conn *c, const unsigned char *in, size_t n, unsigned char *out,
+    size_t outmax)
+{
+	(void)c;
+	if (n > outmax)
+		return -1;
+	memcpy(out, in, n);
+	return (ssize_t)n;
+}
+
 static const struct service echo = {
 	.name = "echo",
-	.summary = "Echo what the client sends until EOF or a blank line (mod_perl's EchoSocket).",
+	.summary = "Echo what the client sends until EOF or a blank line (mod_perl's EchoSocket);\n"
+	    "over UDP, each datagram (RFC 862).",
 	.options = options,
 	.process_connection = process,
+	.datagram = process_datagram,
 };
 
 int

@@ -914,36 +914,52 @@ blocklist_close(struct blocklist *bl)
 	bl->hdr = NULL;
 }
 
-void
-blocklist_decide(const char *list, const char *index, int on_error_allow, const struct addr *a,
+/*
+ * What opening the list finds, before any address: the list unusable, or
+ * malformed, or neither (BLOCKLIST_PASS so far). 0 if bl is open (the
+ * caller closes it), -1 if not.
+ */
+static int
+decide_open(struct blocklist *bl, const char *list, const char *index, int on_error_allow,
     struct blocklist_decision *d)
 {
-	struct blocklist bl;
 	const struct blocklist_bad *b;
 
 	/* Only what is read is set: the decision is made for every connection. */
 	d->verdict = BLOCKLIST_PASS;
 	d->nbad = d->nkept = 0;
 	d->why[0] = d->note[0] = '\0';
-	if (blocklist_open(&bl, list, index) < 0) {
-		if (bl.changed)
+	if (blocklist_open(bl, list, index) < 0) {
+		if (bl->changed)
 			snprintf(d->why, sizeof d->why, "block list %s changed while being read", list);
 		else
 			snprintf(d->why, sizeof d->why, "block list %s unusable: %s", list,
 			    strerror(errno));
 		d->verdict = BLOCKLIST_UNUSABLE;
 		d->refuse = !on_error_allow;
-		return;
+		return -1;
 	}
-	snprintf(d->note, sizeof d->note, "%s", bl.note);
-	while ((b = blocklist_bad(&bl, d->nkept)))
+	snprintf(d->note, sizeof d->note, "%s", bl->note);
+	while ((b = blocklist_bad(bl, d->nkept)))
 		d->bad[d->nkept++] = *b;
-	d->nbad = blocklist_nbad(&bl);
+	d->nbad = blocklist_nbad(bl);
 	if (d->nbad) {
 		snprintf(d->why, sizeof d->why, "block list %s malformed: %llu bad line%s", list,
 		    (unsigned long long)d->nbad, d->nbad > 1 ? "s" : "");
 		d->verdict = BLOCKLIST_MALFORMED;
 	}
+	d->refuse = d->verdict != BLOCKLIST_PASS && !on_error_allow;
+	return 0;
+}
+
+void
+blocklist_decide(const char *list, const char *index, int on_error_allow, const struct addr *a,
+    struct blocklist_decision *d)
+{
+	struct blocklist bl;
+
+	if (decide_open(&bl, list, index, on_error_allow, d) < 0)
+		return;
 	/* A malformed list under --block-list-on-error allow still blocks by its good lines. */
 	if ((d->verdict == BLOCKLIST_PASS || on_error_allow) && a) {
 		switch (blocklist_lookup(&bl, a, &d->match)) {
@@ -962,4 +978,68 @@ blocklist_decide(const char *list, const char *index, int on_error_allow, const 
 	blocklist_close(&bl);
 	d->refuse = d->verdict == BLOCKLIST_BLOCK
 	    || (d->verdict != BLOCKLIST_PASS && !on_error_allow);
+}
+
+/* The list's version as stat(2) sees it; all zero if it cannot be seen. */
+static void
+list_version(const char *list, uint64_t ver[5])
+{
+	struct stat st;
+
+	memset(ver, 0, 5 * sizeof *ver);
+	if (stat(list, &st) < 0)
+		return;
+	ver[0] = (uint64_t)st.st_dev;
+	ver[1] = (uint64_t)st.st_ino;
+	ver[2] = (uint64_t)st.st_size;
+	ver[3] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+	ver[4] = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
+}
+
+int
+blocklist_hold(struct blocklist_held *h, const char *list, const char *index, int on_error_allow,
+    int64_t now_ms)
+{
+	uint64_t ver[5];
+
+	if (h->have && now_ms - h->checked_ms < BLOCKLIST_RECHECK_MS && now_ms >= h->checked_ms)
+		return 0;
+	h->checked_ms = now_ms;
+	list_version(list, ver);
+	if (h->have && memcmp(ver, h->ver, sizeof ver) == 0)
+		return 0;
+	blocklist_held_close(h);
+	/* Taken before the open: a change in between is seen at the next look. */
+	memcpy(h->ver, ver, sizeof ver);
+	h->have = 1;
+	h->open = decide_open(&h->bl, list, index, on_error_allow, &h->d) == 0;
+	return 1;
+}
+
+int
+blocklist_held_refuses(const struct blocklist_held *h, int on_error_allow, const struct addr *a,
+    struct blocklist_match *m)
+{
+	m->line = 0;
+	m->text[0] = '\0';
+	if (h->d.refuse)
+		return 1;
+	if (!h->open)
+		return 0;
+	switch (blocklist_lookup(&h->bl, a, m)) {
+	case 1:
+		return 1;
+	case -1:
+		m->line = 0;
+		return !on_error_allow;
+	}
+	return 0;
+}
+
+void
+blocklist_held_close(struct blocklist_held *h)
+{
+	if (h->open)
+		blocklist_close(&h->bl);
+	h->open = h->have = 0;
 }

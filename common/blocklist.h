@@ -93,4 +93,32 @@ struct blocklist_decision {
 void blocklist_decide(const char *list, const char *index, int on_error_allow,
     const struct addr *a, struct blocklist_decision *d);
 
+/*
+ * The same decisions for a process that makes many over a long life (the
+ * datagram loop, udp.c): the list is opened once and kept, and opened
+ * again when its file has changed (device, inode, size, mtime or ctime),
+ * which is looked at, with stat(2), at most every BLOCKLIST_RECHECK_MS.
+ * blocklist_hold returns 1 when it opened the list now: h->d then holds
+ * what the reading found (its verdict without an address, the note, the
+ * bad lines), for the caller to report. blocklist_held_refuses then
+ * decides an address as blocklist_decide would: 1 and *m the entry if
+ * listed (m->line 0 if the list itself refuses everyone), else 0.
+ */
+#define BLOCKLIST_RECHECK_MS 1000
+
+struct blocklist_held {
+	struct blocklist bl;
+	struct blocklist_decision d;	/* what its opening found */
+	uint64_t ver[5];		/* the list's stat(2), when opened */
+	int64_t checked_ms;		/* the last look (a monotonic clock) */
+	int have;			/* opened (or tried) at least once */
+	int open;			/* bl is open for lookups */
+};
+
+int blocklist_hold(struct blocklist_held *h, const char *list, const char *index,
+    int on_error_allow, int64_t now_ms);
+int blocklist_held_refuses(const struct blocklist_held *h, int on_error_allow,
+    const struct addr *a, struct blocklist_match *m);
+void blocklist_held_close(struct blocklist_held *h);
+
 #endif

@@ -140,6 +140,15 @@ struct service {
 	const struct filter *const *output_filters;	/* NULL-terminated or NULL */
 	const struct filter *const *input_filters;
 	const char *refusal;		/* sent to a client the service refused, or NULL */
+	/*
+	 * The reply to one datagram (udp.c), in[0..n) from c->peer, which the
+	 * rules, the block list and the limits have let through: written to
+	 * out, at most outmax bytes (never more than n: a reply is never
+	 * larger than its request); returns its length (0: an empty reply),
+	 * or -1 for no reply. NULL: the program serves no datagram socket.
+	 */
+	ssize_t (*datagram)(const struct conn *c, const unsigned char *in, size_t n,
+	    unsigned char *out, size_t outmax);
 };
 
 int conn_main(const struct service *svc, int argc, char **argv);

@@ -100,6 +100,21 @@ log_open(enum log_sink s, const char *path)
 	return 0;
 }
 
+int
+log_file_fd(void)
+{
+	return sink == LOG_SINK_FILE ? file_fd : -1;
+}
+
+void
+log_adopt_file(int fd)
+{
+	if (file_fd >= 0 && file_fd != fd)
+		close(file_fd);
+	file_fd = fd;
+	sink = LOG_SINK_FILE;
+}
+
 /* Net::Server's syslog_ident, syslog_logopt, syslog_facility: NULL ident keeps the program's. */
 void
 log_set_syslog(const char *id, int opts, int facility)

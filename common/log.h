@@ -17,6 +17,9 @@ struct log_field {
 
 void log_init(const char *ident);
 int log_open(enum log_sink sink, const char *path);
+/* The --log file's descriptor, or -1; and a descriptor to take as the --log file (a re-exec's). */
+int log_file_fd(void);
+void log_adopt_file(int fd);
 void log_set_level(int level);
 void log_set_syslog(const char *ident, int opts, int facility);
 void log_connect(void);

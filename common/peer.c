@@ -154,21 +154,29 @@ peer_socket(struct peer *p, int fd)
 	return from_socket(p, fd);
 }
 
+/* The client and local address as given: a datagram's (udp.c), nothing else about it. */
+void
+peer_set(struct peer *p, const struct addr *remote, unsigned remote_port,
+    const struct addr *local, unsigned local_port)
+{
+	memset(p, 0, sizeof *p);
+	p->remote = *remote;
+	p->local = *local;
+	p->has_remote = p->has_local = 1;
+	p->family = remote->family;
+	addr_format(remote, p->remote_ip);
+	addr_format(local, p->local_ip);
+	snprintf(p->remote_port, PEER_PORTMAX, "%u", remote_port);
+	snprintf(p->local_port, PEER_PORTMAX, "%u", local_port);
+}
+
 /* The client and local address a PROXY header gave. */
 void
 peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
     const struct addr *local, unsigned local_port)
 {
+	peer_set(p, remote, remote_port, local, local_port);
 	p->proxied = 1;
-	p->remote = *remote;
-	p->local = *local;
-	p->has_remote = p->has_local = 1;
-	p->family = remote->family;
-	p->has_cred = 0;
-	addr_format(remote, p->remote_ip);
-	addr_format(local, p->local_ip);
-	snprintf(p->remote_port, PEER_PORTMAX, "%u", remote_port);
-	snprintf(p->local_port, PEER_PORTMAX, "%u", local_port);
 }
 
 /*

@@ -25,6 +25,8 @@ struct peer {
 
 int peer_identify(struct peer *p, int fd);
 int peer_socket(struct peer *p, int fd);
+void peer_set(struct peer *p, const struct addr *remote, unsigned remote_port,
+    const struct addr *local, unsigned local_port);
 void peer_set_proxy(struct peer *p, const struct addr *remote, unsigned remote_port,
     const struct addr *local, unsigned local_port);
 int peer_lookup_host(struct peer *p, int doublecheck, char *name, size_t namelen);

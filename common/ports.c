@@ -47,7 +47,7 @@ const struct conf_opt ports_opts[] = {
 	    },
 	{ .name = "proto", .type = CONF_FUNC, .dest = &proto_v, .set = set_proto,
 	    .arg = "tcp|udp|unix", .help = "Net::Server: the protocol of a port that names none "
-	    "(udp: not stand-alone)" },
+	    "(udp: datagrams, served by a process of their own)" },
 	{ .name = NULL },
 };
 
@@ -457,20 +457,20 @@ int
 ports_check(char *err, size_t errlen)
 {
 	struct ports_spec s;
-	size_t i, n = port_v.n ? port_v.n : 1;
+	size_t i, n = port_v.n ? port_v.n : 1, udp = 0;
 
 	if (!ports_given())
 		return 0;
 	for (i = 0; i < n; i++) {
 		if (resolve_spec(i, &s, err, errlen) < 0)
 			return -1;
-		/* The accept loop serves streams: a datagram socket is the UDP loop's. */
-		if (s.proto == PORTS_UDP) {
-			snprintf(err, errlen, "port %.64s: proto udp is not served by the accept "
-			    "loop; use an activator's datagram socket", port_v.n ? port_v.v[i]
-			    : "(default)");
-			return -1;
-		}
+		udp += s.proto == PORTS_UDP;
+	}
+	/* Streams are the accept loop's, datagrams the datagram loop's: one process each. */
+	if (udp && udp < n) {
+		snprintf(err, errlen, "proto udp and stream ports in one process: the accept loop "
+		    "serves streams and the datagram loop datagrams; run one process for each");
+		return -1;
 	}
 	return 0;
 }

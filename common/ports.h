@@ -12,8 +12,9 @@
  * Under an activator that hands over a connection or a listening socket
  * they are accepted and ignored, as Net::Server::INET ignores them; with
  * no activator, they bind sockets as --listen does and as Net::Server's
- * documentation says (inetkit.conf(5), "NET::SERVER KEYS"); udp, which
- * the accept loop cannot serve, is refused by ports_check.
+ * documentation says (inetkit.conf(5), "NET::SERVER KEYS"); udp ports
+ * are datagram sockets, for the datagram loop (udp.c), and ports_check
+ * refuses them mixed with stream ports.
  *
  * A port is "20205", "http", "localhost:20204/IPv4", "*:20203",
  * "[::1]:20203", "host:port/proto/ipv", "host, port, proto, ipv" or

@@ -27,6 +27,7 @@
 #include "ports.h"
 #include "serve.h"
 #include "text.h"
+#include "udp.h"
 
 #define INETKIT_VERSION "0.1.0"
 #define SD_LISTEN_FDS_START 3
@@ -320,9 +321,9 @@ static const struct conf_opt common_opts[] = {
 	    .dest = &settings.block_list_on_error, .choices = on_error_choices, .arg = "deny|allow",
 	    .help = "a missing or malformed block list refuses everyone (deny, default) or not" },
 	{ .name = "listen", .type = CONF_FUNC,
-	    .dest = &settings, .set = set_listen, .arg = "ADDR:PORT|N",
-	    .help = "accept connections here and serve each in a child (repeatable); "
-	    "N: the backlog (default 128)" },
+	    .dest = &settings, .set = set_listen, .arg = "[udp:]ADDR:PORT|N",
+	    .help = "accept connections here, each served in a child; udp: datagrams "
+	    "(repeatable); N: the backlog (default 128)" },
 	{ .name = "max-connections", .type = CONF_UINT,
 	    .dest = &settings.serve.max_connections, .min = 1, .max = SERVE_CONN_MAX, .arg = "N",
 	    .help = "accept loop: connections served at once; more wait (default 64)" },
@@ -394,9 +395,44 @@ usage(const struct service *svc, const char *argv0, const struct conf_opt *const
 	    svc->exit_extra ? svc->exit_extra : "", svc->name);
 }
 
+/*
+ * The --log file a SIGHUP's re-exec (and its check) kept open, from
+ * INETKIT_LOG_FD="PID:FD:PATH": taken when the new configuration names the
+ * same PATH, so that a --chroot or --user, which may hide the path, does
+ * not lose the log. 1 if it was taken.
+ */
+static int
+reexec_log(void)
+{
+	const char *v = getenv("INETKIT_LOG_FD"), *p;
+	unsigned long long pid, fd;
+	struct stat st;
+	size_t k;
+	int taken = 0;
+
+	if (!v)
+		return 0;
+	p = v + (k = text_uint_prefix(v, strlen(v), &pid));
+	if (k && *p == ':' && pid == (unsigned long long)getpid()
+	    && (k = text_uint_prefix(p + 1, strlen(p + 1), &fd)) && p[1 + k] == ':'
+	    && fd > 2 && fd < 65536 && fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		if (settings.log_sink == LOG_SINK_FILE && strcmp(p + 2 + k, settings.log_path) == 0) {
+			log_adopt_file((int)fd);
+			taken = 1;
+		} else {
+			close((int)fd);
+		}
+	}
+	unsetenv("INETKIT_LOG_FD");
+	return taken;
+}
+
 static int
 open_log(void)
 {
+	if (reexec_log())
+		return 0;
 	if (settings.log_sink == LOG_SINK_AUTO)
 		return 0;
 	if (log_open(settings.log_sink, settings.log_path) < 0) {
@@ -482,8 +518,9 @@ warn_alternations(void)
  * for the accept loop. With no activator at all (stdin not a socket, no
  * LISTEN_FDS), Net::Server's binding keys bind sockets too (ports.h); under
  * one they are ignored, as Net::Server::INET ignores them. After a SIGHUP's
- * re-exec the sockets are the old process's. *own says whether the sockets
- * were bound here (the stand-alone daemon). Returns 0 or an exit status.
+ * re-exec the sockets are the old process's. Datagram sockets (ListenDatagram=,
+ * --listen udp:, proto udp) are for the datagram loop (udp.c). *own counts the
+ * sockets bound here (the stand-alone daemon). Returns 0 or an exit status.
  */
 static int
 activation(int *fd, int *lfds, size_t *nl, size_t *own, int *reexeced)
@@ -527,14 +564,14 @@ activation(int *fd, int *lfds, size_t *nl, size_t *own, int *reexeced)
 		for (i = 0; i < n; i++) {
 			int lfd = SD_LISTEN_FDS_START + (int)i;
 
-			if (serve_is_listening(lfd)) {
+			if (serve_is_listening(lfd) || udp_is_datagram(lfd)) {
 				fcntl(lfd, F_SETFD, FD_CLOEXEC);
 				lfds[(*nl)++] = lfd;
 			} else if (n == 1) {
 				*fd = lfd;	/* Accept=yes: the connection itself */
 			} else {
-				log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%lu: fd %d is not a listening "
-				    "socket (more than one fd is for Accept=no)", n, lfd);
+				log_msg(LOG_LVL_ERR, "fatal: LISTEN_FDS=%lu: fd %d is neither a listening "
+				    "nor a datagram socket (more than one fd is for Accept=no)", n, lfd);
 				return EXIT_USAGE;
 			}
 		}
@@ -684,6 +721,8 @@ relay_check_output(int fd)
 	}
 }
 
+static void keep_log(int on);
+
 static int
 reload_check(void)
 {
@@ -700,6 +739,7 @@ reload_check(void)
 	}
 	if (pid == 0) {
 		setenv("INETKIT_CHECK", "1", 1);
+		keep_log(1);	/* the check's own pid */
 		dup2(out[1], 2);
 		self_exec();
 		_exit(127);
@@ -731,6 +771,28 @@ reload_check(void)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/*
+ * The --log file, open across the check's exec and the re-exec (on), or
+ * not (off); named in INETKIT_LOG_FD for the process about to exec, which
+ * keeps its pid.
+ */
+static void
+keep_log(int on)
+{
+	char v[32 + PATH_MAX];
+	int fd = log_file_fd();
+
+	if (fd < 0)
+		return;
+	fcntl(fd, F_SETFD, on ? 0 : FD_CLOEXEC);
+	if (!on) {
+		unsetenv("INETKIT_LOG_FD");
+		return;
+	}
+	snprintf(v, sizeof v, "%ld:%d:%s", (long)getpid(), fd, settings.log_path);
+	setenv("INETKIT_LOG_FD", v, 1);
+}
+
 static void
 reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 {
@@ -746,6 +808,7 @@ reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 	log_msg(LOG_LVL_NOTICE, "SIGHUP: checking the new configuration");
 	if (reload_check() < 0 || !(v = malloc(cap)))
 		return;
+	keep_log(1);
 	len = (size_t)snprintf(v, cap, "%ld:", (long)getpid());
 	for (i = 0; i < nfds; i++)
 		len += (size_t)snprintf(v + len, cap - len, "%s%d", i ? "," : "", fds[i]);
@@ -773,6 +836,7 @@ reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 	unsetenv("INETKIT_REEXEC");
 	unsetenv("INETKIT_OWN_SOCKETS");
+	keep_log(0);
 }
 
 /* The accept loop: every child runs the cycle on its connection. */
@@ -823,7 +887,7 @@ conn_main(const struct service *svc, int argc, char **argv)
 	char err[256];
 	size_t nl;
 	ssize_t n;
-	int help, version, first, r, reexeced, check = getenv("INETKIT_CHECK") != NULL;
+	int help, version, first, dgram, r, reexeced, check = getenv("INETKIT_CHECK") != NULL;
 
 	snprintf(ident, sizeof ident, "inetkit-%s", svc->name);
 	log_init(ident);
@@ -881,6 +945,13 @@ conn_main(const struct service *svc, int argc, char **argv)
 	self_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if ((r = activation(&c.conn_fd, lfds, &nl, &own_sockets, &reexeced)) != EXIT_SERVED)
 		return r;
+	if ((r = udp_sockets(svc, c.conn_fd, lfds, &nl, &dgram)) != EXIT_SERVED)
+		return r;
+	if (dgram && settings.proxy_protocol) {
+		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol: a PROXY header comes ahead of a "
+		    "stream, and a datagram socket has none");
+		return EXIT_USAGE;
+	}
 	c.accept_loop = nl > 0;
 	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 		return r;
@@ -889,5 +960,8 @@ conn_main(const struct service *svc, int argc, char **argv)
 	if ((r = daemon_start(&c, lfds, nl, own_sockets, reexeced ? DAEMON_REEXEC : 0))
 	    != EXIT_SERVED)
 		return r;
+	/* Datagrams: the idle timeout ends the process only when an activator would start it again. */
+	if (dgram)
+		return udp_serve(&c, lfds, nl, own_sockets < nl, reload);
 	return nl == 0 ? conn_serve(&c) : accept_loop(&c, lfds, nl);
 }

@@ -71,52 +71,61 @@ serve_is_socket(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-/* "127.0.0.1:8010", "[::1]:8010", "0.0.0.0:8010" or "[::]:8010". */
+/*
+ * "[udp:]ADDRESS:PORT": "127.0.0.1:8010", "[::1]:8010", "0.0.0.0:8010",
+ * "[::]:8010"; with "udp:" in front, a datagram socket (*dgram set). The
+ * socket address into ss (*len its length), or SERVE_BADSPEC with err.
+ */
 int
-serve_listen(const char *spec, unsigned long backlog, int *fd, char *err, size_t errlen)
+serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, int *dgram,
+    char *err, size_t errlen)
 {
-	char host[ADDR_STRMAX + 2];
-	const char *colon = strrchr(spec, ':');
-	struct sockaddr_storage ss;
+	char host[ADDR_STRMAX + 2], esc[TEXT_ESCBUF];
+	const char *hp = spec, *colon;
 	struct addr a;
 	unsigned long port;
 	size_t hl;
 
-	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof host
+	*dgram = strncmp(spec, "udp:", 4) == 0;
+	if (*dgram)
+		hp += 4;
+	colon = strrchr(hp, ':');
+	memset(ss, 0, sizeof *ss);
+	if (!colon || (hl = (size_t)(colon - hp)) == 0 || hl >= sizeof host
 	    || text_uint(colon + 1, 1, 65535, &port) < 0) {
-		snprintf(err, errlen, "\"%.64s\" is not ADDRESS:PORT", spec);
+		snprintf(err, errlen, "\"%s\" is not [udp:]ADDRESS:PORT",
+		    text_escape(esc, spec, strnlen(spec, 64)));
 		return SERVE_BADSPEC;
 	}
-	memcpy(host, spec, hl);
+	memcpy(host, hp, hl);
 	host[hl] = '\0';
 	if (host[0] == '[' && host[hl - 1] == ']') {
 		host[hl - 1] = '\0';
 		memmove(host, host + 1, hl - 1);
 	}
-	memset(&ss, 0, sizeof ss);
 	/* A mapped address is not unmapped here: the socket family follows the spelling. */
-	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((unsigned short)port);
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((unsigned short)port);
+		*len = sizeof(struct sockaddr_in6);
 	} else if (addr_parse(&a, host) == 0 && a.family == AF_INET) {
-		ss.ss_family = AF_INET;
-		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, a.bytes, 4);
-		((struct sockaddr_in *)&ss)->sin_port = htons((unsigned short)port);
+		ss->ss_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)ss)->sin_addr, a.bytes, 4);
+		((struct sockaddr_in *)ss)->sin_port = htons((unsigned short)port);
+		*len = sizeof(struct sockaddr_in);
 	} else {
-		snprintf(err, errlen, "\"%.64s\" is not an IP address", host);
+		snprintf(err, errlen, "\"%s\" is not an IP address",
+		    text_escape(esc, host, strnlen(host, 64)));
 		return SERVE_BADSPEC;
 	}
-	if (serve_bind((struct sockaddr *)&ss, ss.ss_family == AF_INET
-	    ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), SOCK_STREAM, backlog, fd,
-	    err, errlen) < 0)
-		return -1;
 	return 0;
 }
 
 /*
  * A socket of type (SOCK_STREAM, listening with backlog; or SOCK_DGRAM)
- * bound to sa. An IPv6 socket is IPv6 only: IPv4 has its own. 0, or -1
- * with err.
+ * bound to sa. An IPv6 socket is IPv6 only: IPv4 has its own. A datagram
+ * socket has no SO_REUSEADDR, so that a second server cannot share the
+ * port's datagrams. 0, or -1 with err.
  */
 int
 serve_bind(const struct sockaddr *sa, socklen_t len, int type, unsigned long backlog, int *fd,
@@ -136,20 +145,34 @@ serve_bind(const struct sockaddr *sa, socklen_t len, int type, unsigned long bac
 		    ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
 		    : ((const struct sockaddr_in *)sa)->sin_port));
 	}
-	if (s < 0 || (sa->sa_family != AF_UNIX
+	if (s < 0 || (type == SOCK_STREAM && sa->sa_family != AF_UNIX
 		&& setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 	    || (sa->sa_family == AF_INET6
 		&& setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
 	    || bind(s, sa, len) < 0
 	    || (type == SOCK_STREAM && listen(s, backlog > INT_MAX ? INT_MAX : (int)backlog) < 0)) {
 		snprintf(err, errlen, "unable to %s %s: %s", type == SOCK_STREAM ? "listen on"
-		    : "bind", a, strerror(errno));
+		    : sa->sa_family == AF_UNIX ? "bind" : "bind UDP", a, strerror(errno));
 		if (s >= 0)
 			close(s);
 		return -1;
 	}
 	*fd = s;
 	return 0;
+}
+
+/* A listening socket for spec, or with "udp:" a bound datagram socket (udp.c serves it). */
+int
+serve_listen(const char *spec, unsigned long backlog, int *fd, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int dgram;
+
+	if (serve_parse_listen(spec, &ss, &len, &dgram, err, errlen) < 0)
+		return SERVE_BADSPEC;
+	return serve_bind((struct sockaddr *)&ss, len, dgram ? SOCK_DGRAM : SOCK_STREAM, backlog, fd,
+	    err, errlen);
 }
 
 static int

@@ -63,6 +63,8 @@ struct serve_conn {
 /* Serves one accepted connection in the child; returns its exit status. */
 typedef int (*serve_child_fn)(const struct serve_conn *sc, void *arg);
 
+int serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, int *dgram,
+    char *err, size_t errlen);
 int serve_listen(const char *spec, unsigned long backlog, int *fd, char *err, size_t errlen);
 int serve_bind(const struct sockaddr *sa, socklen_t len, int type, unsigned long backlog, int *fd,
     char *err, size_t errlen);

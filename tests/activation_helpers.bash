@@ -63,6 +63,16 @@ start_catcher() {
 	wait_until 5 "$path never appeared" test -S "$path"
 }
 
+# catch_journal FILE: start_catcher on the journal's native socket, appending
+# the records it receives to FILE; skips the test when the path is taken (a
+# running journald's, not to be replaced).
+catch_journal() {
+	local j=/run/systemd/journal/socket
+	[ ! -e "$j" ] || skip "$j belongs to a running journald; not replacing it"
+	make_dirs /run/systemd/journal
+	start_catcher "$j" "$1"
+}
+
 # Removes the socket paths made by start_catcher (after kill_bg) and the
 # directories listed in MADE_DIRS, deepest first.
 remove_catchers() {
@@ -141,6 +151,16 @@ stage_programs() {
 	world_reachable "$STAGE" || return 1
 }
 
+# The ss(8) letter of the sockets xinetd entry $1 makes: u for a datagram
+# (UDP) service, t for a stream one.
+entry_proto() {
+	if grep -Eq '^[[:space:]]*socket_type[[:space:]]*=[[:space:]]*dgram[[:space:]]*$' "$1"; then
+		echo u
+	else
+		echo t
+	fi
+}
+
 # Starts xinetd in the foreground on a private configuration holding the
 # generated entry $1 (a file), enabled, on a free port, with server set to
 # the built program and the rest of the arguments appended to server_args
@@ -148,13 +168,14 @@ stage_programs() {
 # from a staging copy (stage_programs), as the entry's user, whom the
 # function creates (install_users) if missing and checks can execute them;
 # an argument naming a built program ($BIN/...) names its staged copy.
-# Sets PORT, STAGE, XINETD_LOG (the services' log) and XINETD_OWN (xinetd's
-# own messages).
+# Sets PORT (a UDP one for a datagram entry), STAGE, XINETD_LOG (the
+# services' log) and XINETD_OWN (xinetd's own messages).
 start_xinetd() {
-	local entry=$1 prog dir user a args=() own
+	local entry=$1 prog dir user a args=() own proto
 	shift
 	dir=$(mktemp -d "$BATS_TEST_TMPDIR/xinetd.XXXXXX")
-	PORT=$(free_port)
+	proto=$(entry_proto "$entry")
+	if [ "$proto" = u ]; then PORT=$(free_port 4 udp); else PORT=$(free_port); fi
 	prog=$(sed -n 's|^[[:space:]]*server[[:space:]]*=[[:space:]]*.*/\([^/]*\)$|\1|p' "$entry")
 	user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$entry")
 	own=$(sed -n 's/^[[:space:]]*server_args[[:space:]]*=[[:space:]]*//p' "$entry")
@@ -193,7 +214,7 @@ start_xinetd() {
 	# No probe connection: it would be a session of its own, with its own
 	# EXIT record in the log the tests read.
 	wait_log -F "$XINETD_OWN" "Started working" 10 &&
-		wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
+		LISTEN_PROTO=$proto wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
 }
 
 # Asserts systemd-analyze security rates unit file $1 at exposure $2 or less,

@@ -16,12 +16,15 @@ load deploy_helpers
 SERVICE_UNITS="inetkit-cmdserver-listen.service inetkit-cmdserver-pam@.service
 inetkit-cmdserver@.service inetkit-echo-guarded-listen.service inetkit-echo-guarded@.service
 inetkit-echo-listen.service inetkit-echo@.service inetkit-lcecho-listen.service
-inetkit-lcecho@.service"
+inetkit-lcecho@.service inetkit-echo-udp.service"
+# The entries of stream services, each run below and bounding a busy session.
 XINETD_ENTRIES="inetkit-cmdserver inetkit-echo inetkit-echo-guarded inetkit-lcecho"
+# echo over UDP (wait = yes: one process for every datagram), run below.
+UDP_XINETD_ENTRIES="inetkit-echo-udp"
 # The TLS units and entries (TLS_SERVICE_UNITS, TLS_XINETD_ENTRIES in
 # deploy_helpers.bash; tests/tls-units.bats runs each of them) count here as
 # installed units and entries, and their users as the entries' users.
-ALL_XINETD_ENTRIES="$XINETD_ENTRIES $TLS_XINETD_ENTRIES"
+ALL_XINETD_ENTRIES="$XINETD_ENTRIES $UDP_XINETD_ENTRIES $TLS_XINETD_ENTRIES"
 # The command each entry's header (and README Deploy) gives to create its
 # user, and that make install-users runs, followed by the user's name.
 USERADD="useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group"
@@ -100,6 +103,12 @@ say() {
 	REPLY_FILE=$BATS_TEST_TMPDIR/reply
 	# shellcheck disable=SC2059
 	printf -- "$2" | timeout 20 socat -t 5 -T 10 - "TCP:127.0.0.1:$1${3:+,$3}" >"$REPLY_FILE"
+}
+
+# udp_say PORT ITEM...: tests/udpclient.py's datagrams to 127.0.0.1:PORT, one
+# line of output each ("reply LEN exact from ADDR PORT", or "none").
+udp_say() {
+	timeout 60 python3 "$TOP/tests/udpclient.py" 127.0.0.1 "$@"
 }
 
 # Fails when the process $1 is not running.
@@ -314,6 +323,26 @@ check_installed_paths() {
 	assert_reply "Login: Password: $DENIED"
 }
 
+@test "inetkit-echo-udp.service (ListenDatagram=, Accept=no) answers datagrams, one process for all, through systemd-socket-activate --datagram" {
+	local n
+	serve inetkit-echo-udp.service
+	run udp_say "$PORT" 'text=Hello UDP\n' size=1472 hex=
+	assert_output "reply 10 exact from 127.0.0.1 $PORT
+reply 1472 exact from 127.0.0.1 $PORT
+reply 0 exact from 127.0.0.1 $PORT"
+	# The activator exec'd the installed echo, which answers the next datagram too.
+	run readlink "/proc/$SPID/exe"
+	assert_output "$DEST$PKGDIR/echo"
+	run udp_say "$PORT" text=again
+	assert_output "reply 5 exact from 127.0.0.1 $PORT"
+	# Its --max-rate (a burst of 100, then one every 0.1 s, from one address)
+	# holds, in its table of sources.
+	run timeout 60 python3 "$TOP/tests/udpclient.py" --wait 0.01 127.0.0.1 "$PORT" 130*text=r
+	n=$(grep -c '^reply ' <<<"$output") || true
+	[ "$n" -ge 96 ] && [ "$n" -le 115 ] || fail "$n of 130 answered"
+	[ -f "$BATS_TEST_TMPDIR/run-inetkit-echo-udp.service/inetkit-echo.sources" ]
+}
+
 # Echo for an unlisted client, zero bytes for 127.0.0.2 (listed), echo again after.
 assert_guarded() {
 	say "$PORT" 'hello\n' bind=127.0.0.3
@@ -424,6 +453,36 @@ assert_guarded() {
 	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo-guarded status=1" 10
 	# blockip has exec'd echo, which serves the session as the entry's user.
 	assert_served_as inetkit-echo-guarded echo 'held\n' 'held\n'
+}
+
+@test "the installed inetkit-echo-udp xinetd entry answers datagrams under xinetd (wait = yes), as inetkit-echo-udp, started again after its idle exit" {
+	local kids kid uid gid
+	# A second's idle timeout, so that the process is seen to go and come back.
+	XINETD_EDIT='s/--session-timeout 3600 /--session-timeout 3600 --idle-timeout 1 /' \
+	    xinetd_installed inetkit-echo-udp
+	run udp_say "$PORT" 'text=Hello xinetd\n' size=1472 hex=
+	assert_output "reply 13 exact from 127.0.0.1 $PORT
+reply 1472 exact from 127.0.0.1 $PORT
+reply 0 exact from 127.0.0.1 $PORT"
+	# While it runs, the one process xinetd started holds the socket: the
+	# installed echo, as the entry's user and group, no other group.
+	kids=$(cat "/proc/$XINETD_PID/task/$XINETD_PID/children")
+	[ "$(wc -w <<<"$kids")" = 1 ] || fail "xinetd runs: $kids"
+	kid=${kids// /}
+	run readlink "/proc/$kid/exe"
+	assert_output "$DEST$PKGDIR/echo"
+	uid=$(id -u inetkit-echo-udp) gid=$(getent group inetkit-echo-udp | cut -d: -f3)
+	run grep -E '^(Uid|Gid|Groups):' "/proc/$kid/status"
+	assert_line "Uid:	$uid	$uid	$uid	$uid"
+	assert_line "Gid:	$gid	$gid	$gid	$gid"
+	assert_line --regexp '^Groups:[[:space:]]*$'
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo-udp status=0" 10
+	# xinetd listens again, and starts a new process for the next datagram.
+	run udp_say "$PORT" text=again
+	assert_output "reply 5 exact from 127.0.0.1 $PORT"
+	wait_count "$XINETD_LOG" "EXIT: inetkit-echo-udp status=0" 2
+	run grep -c "START: inetkit-echo-udp" "$XINETD_LOG"
+	assert_output 2
 }
 
 @test "every installed xinetd entry ends a busy session at its --session-timeout (2 s put in place of $SESSION_TIMEOUT)" {
@@ -594,7 +653,7 @@ groupadd --system inetkit-lcecho"
 	run deploy_line '^useradd '
 	assert_success
 	assert_output "$USERADD inetkit-cmdserver"
-	for e in $XINETD_ENTRIES; do
+	for e in $XINETD_ENTRIES $UDP_XINETD_ENTRIES; do
 		sed -n '/^## Deploy/,/^## /p' "$TOP/README.md" | grep -q -F "\`$e\`" ||
 			fail "README Deploy does not name the user $e"
 	done
@@ -616,7 +675,7 @@ groupadd --system inetkit-lcecho"
 		run grep -x 'Accept=\(yes\|no\)' "$(unit "$l")"
 		assert_success
 	done < <(deploy_block | sed -n 's/^systemctl enable --now \([^ ]*\)$/\1/p')
-	assert_equal "$n" 2
+	assert_equal "$n" 3
 	l=$(deploy_line '^sed -i ')
 	l=${l##* }
 	[ -f "$DEST$l" ] || fail "README edits $l; make install-units did not install it"
@@ -737,6 +796,31 @@ groupadd --system inetkit-lcecho"
 	kill "$p"
 	wait_until 10 "the daemon never ended" not kill -0 "$p"
 	wait_until 5 "$pidf was not removed" not test -e "$pidf"
+}
+
+@test "README Deploy: the --listen udp: command answers datagrams on IPv4 and IPv6 (loopback, free ports)" {
+	local l w i p4 p6 v6=yes
+	l=$(deploy_line ' --listen udp:')
+	mapfile -t w < <(shell_words "$l")
+	assert_equal "${w[*]}" "$PKGDIR/echo --listen udp:0.0.0.0:8010 --listen udp:[::]:8010 --user inetkit-echo"
+	p4=$(free_port 4 udp)
+	p6=$(free_port 6 udp 2>/dev/null) || v6=
+	for i in "${!w[@]}"; do
+		case ${w[$i]} in
+		udp:0.0.0.0:8010) w[$i]=udp:127.0.0.1:$p4 ;;
+		'udp:[::]:8010') w[$i]="udp:[::1]:$p6" ;;
+		"$PKGDIR"/*) w[$i]=$DEST${w[$i]} ;;
+		esac
+	done
+	[ -n "$v6" ] || w=("${w[@]:0:3}" "${w[@]:5}")
+	bg timeout 60 "${w[@]}" 2>"$BATS_TEST_TMPDIR/listen.log"
+	SPID=${BG_PIDS##* }
+	wait_udp "$p4"
+	run udp_say "$p4" 'text=Hello v4\n'
+	assert_output "reply 9 exact from 127.0.0.1 $p4"
+	[ -n "$v6" ] || skip "::1 is not available here; IPv4 served, IPv6 not tried"
+	run timeout 60 python3 "$TOP/tests/udpclient.py" ::1 "$p6" 'text=Hello v6\n'
+	assert_output "reply 9 exact from ::1 $p6"
 }
 
 @test "README Deploy: the pipe command prints hello through the installed lcecho, exit 0" {

@@ -86,8 +86,9 @@ exec_start() {
 # ARG... appended) through systemd-socket-activate on a free loopback port,
 # as its socket would: an @ unit (Accept=yes) gets one process per
 # connection with the connection on fd 0 and 1 (--inetd -a), a -listen unit
-# (Accept=no) the listening socket (no -a); first checks that the socket
-# unit says so. -E passes VAR=VALUE to the service; ACTIVATE_WRAP, if set,
+# (Accept=no) the listening socket (no -a), a -udp unit its datagram socket
+# (--datagram, a free UDP port; the activator execs the service at the
+# first datagram); first checks that the socket unit says so. -E passes VAR=VALUE to the service; ACTIVATE_WRAP, if set,
 # is honoured as activate does. Sets PORT, SPID, CMD (the command's words).
 serve_unit() {
 	local u=$1 sock mode cmd subs=() envs=()
@@ -103,8 +104,11 @@ serve_unit() {
 	case $u in
 	*@.service) sock=$(unit "${u%@.service}.socket") mode=inetd ;;
 	*-listen.service) sock=$(unit "${u%.service}.socket") mode=listen ;;
+	*-udp.service) sock=$(unit "${u%.service}.socket") mode=dgram ;;
 	*) fail "no socket style for $u" ;;
 	esac
+	# A datagram socket (ListenDatagram=) is passed as it is: Accept=no.
+	[ "$mode" != dgram ] || grep -q '^ListenDatagram=' "$sock" || fail "$sock: no ListenDatagram="
 	# The socket unit that hands this service its connections says so.
 	if [ "$mode" = inetd ]; then
 		run grep -x 'Accept=yes' "$sock"
@@ -155,20 +159,22 @@ assert_cmdserver_session() {
 # xinetd_installed NAME: runs the installed xinetd entry NAME (a name in
 # $DEST/etc/xinetd.d) in a real xinetd in the foreground: enabled by the
 # suite's xinetd_enable FILE (which edits the entry's copy FILE in place),
-# on a free port, its programs those under $DEST, its files in SYSCONFDIR
-# the suite's fixtures (xinetd_fixtures FILE, likewise), its state directory
-# a fresh one of its user's, as make install-users makes it; every other line
+# on a free port (a UDP one for a datagram entry), its programs those under
+# $DEST, its files in SYSCONFDIR the suite's fixtures (xinetd_fixtures FILE,
+# likewise), its state directory a fresh one of its user's, as make
+# install-users makes it; every other line
 # (its own user, its limits, its session bound) as installed, unless
 # XINETD_EDIT, a sed expression, says otherwise (it must change the entry).
 # First checks that the entry's user can execute the installed program.
 # Sets PORT, XINETD_LOG (the services' log), XINETD_OWN (xinetd's own) and
 # XINETD_PID.
 xinetd_installed() {
-	local name=$1 dir f user prog state
+	local name=$1 dir f user prog state proto
 	user=$(entry_value "$DEST/etc/xinetd.d/$name" user)
 	prog=$(entry_value "$DEST/etc/xinetd.d/$name" server)
 	runuser -u "$user" -- test -x "$DEST$prog" ||
 		fail "$name: its user $user cannot execute $DEST$prog"
+	proto=$(entry_proto "$DEST/etc/xinetd.d/$name")
 	# A free port can be taken by another process before xinetd binds it:
 	# then xinetd deactivates the service, and a new port is tried.
 	for _ in 1 2 3 4 5; do
@@ -177,7 +183,7 @@ xinetd_installed() {
 		f=$dir/xinetd.d/$name
 		cp "$DEST/etc/xinetd.d/$name" "$f"
 		xinetd_enable "$f" || fail "$name: cannot enable it"
-		PORT=$(free_port)
+		if [ "$proto" = u ]; then PORT=$(free_port 4 udp); else PORT=$(free_port); fi
 		# A state directory of its own: a penalty one test earns must not
 		# refuse the next test's client.
 		state=$(mktemp -d "$DEST/state.XXXXXX")
@@ -207,7 +213,7 @@ xinetd_installed() {
 		kill_bg
 	done
 	grep -q "Started working: 1 available service" "$XINETD_OWN" &&
-		wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
+		LISTEN_PROTO=$proto wait_listen "$PORT" || { cat "$XINETD_OWN" >&2; return 1; }
 	XINETD_PID=$(cat "$dir/xinetd.pid")
 	[ -d "/proc/$XINETD_PID" ] || fail "xinetd's pid file names no process: $XINETD_PID"
 	# xinetd took the entry without a complaint.

@@ -1,8 +1,8 @@
 # Generic helpers, loaded first by every suite (load helpers). This file holds
 # what is not about one protocol or one kind of deployment:
-#   - paths (TOP, BUILD, BIN), free ports, IPv6 loopback;
+#   - paths (TOP, BUILD, BIN), free ports (TCP or UDP), IPv6 loopback;
 #   - waiting: wait_until, the one polling loop, and its named callers
-#     (wait_file, wait_log, wait_count, wait_listen);
+#     (wait_file, wait_log, wait_count, wait_listen, wait_udp);
 #   - background processes (bg, kill_bg);
 #   - starting servers without a probe connection: activate (the one
 #     launcher of systemd-socket-activate, in each of its modes), listen_on
@@ -22,18 +22,19 @@ TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 BUILD=${BUILD:-build}
 BIN="$TOP/$BUILD"
 
-# A free TCP port on loopback ($1: 4, the default, or 6 for ::1), below the
-# kernel's ephemeral range: a port from bind(0) is in that range, where the
-# suites' own client connections (thousands, in the bursts) can take it
-# before the server binds it.
+# A free TCP port on loopback ($1: 4, the default, or 6 for ::1; $2: udp for
+# a free UDP port instead), below the kernel's ephemeral range: a port from
+# bind(0) is in that range, where the suites' own client connections
+# (thousands, in the bursts) can take it before the server binds it.
 free_port() {
-	python3 - "${1:-4}" <<'EOF'
+	python3 - "${1:-4}" "${2:-tcp}" <<'EOF'
 import random, socket, sys
 fam, host = (socket.AF_INET6, "::1") if sys.argv[1] == "6" else (socket.AF_INET, "127.0.0.1")
+kind = socket.SOCK_DGRAM if sys.argv[2] == "udp" else socket.SOCK_STREAM
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 for _ in range(200):
     port = random.randrange(10000, max(lo, 10001))
-    s = socket.socket(fam)
+    s = socket.socket(fam, kind)
     try:
         s.bind((host, port))
     except OSError:
@@ -107,12 +108,12 @@ wait_count() {
 }
 
 # The number of TCP sockets listening on port $1 (any address), only those of
-# process $2 when given.
+# process $2 when given; with LISTEN_PROTO=u, of UDP sockets bound there.
 listeners() {
 	if [ -n "${2:-}" ]; then
-		ss -Hltnp "sport = :$1" | grep -c "pid=$2,"
+		ss -Hl"${LISTEN_PROTO:-t}"np "sport = :$1" | grep -c "pid=$2,"
 	else
-		ss -Hltn "sport = :$1" | wc -l
+		ss -Hl"${LISTEN_PROTO:-t}"n "sport = :$1" | wc -l
 	fi
 }
 
@@ -128,6 +129,12 @@ wait_listen() {
 		return 1
 	[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null ||
 		{ echo "process $pid exited before listening on port $port" >&2; return 1; }
+}
+
+# wait_udp PORT [PID [N]]: wait_listen for UDP: until N sockets (1) are bound
+# to UDP PORT. It never sends: a probe datagram would be served.
+wait_udp() {
+	LISTEN_PROTO=u wait_listen "$@"
 }
 
 # --- background processes -----------------------------------------------------------
@@ -159,6 +166,11 @@ kill_bg() {
 #            fd 3 with LISTEN_PID/LISTEN_FDS=1
 #   listen   Accept=no: PROG gets the listening socket(s) on fd 3 and up, and
 #            is started at the first connection
+#   dgram    ListenDatagram= (--datagram): PROG gets the UDP socket(s) on fd
+#            3 and up, and the activator execs it at the first datagram (PROG
+#            then has the activator's PID, SPID)
+#   dgram-inetd  --datagram --inetd: the UDP socket on fd 0 and 1, as inetd
+#            and xinetd hand it to a "wait = yes" service, likewise
 # on each HOST (127.0.0.1 by default; "::1", "::ffff:127.0.0.1"), the same
 # port; -E passes VAR=VALUE to PROG. The activator's log and PROG's stderr
 # go to $ACTIVATE_LOG; the activator runs under the command in the array
@@ -168,12 +180,14 @@ kill_bg() {
 ACTIVATE_LOG=$BATS_TEST_TMPDIR/activate.log
 ACTIVATE_WRAP=()
 activate() {
-	local mode=() hosts=() opts=() listen=() h
+	local mode=() hosts=() opts=() listen=() h proto=tcp
 	case $1 in
 	inetd) mode=(--inetd -a) ;;
 	fds) mode=(-a) ;;
 	listen) ;;
-	*) echo "activate: mode $1 is not inetd, fds or listen" >&2; return 1 ;;
+	dgram) mode=(--datagram) proto=udp ;;
+	dgram-inetd) mode=(--datagram --inetd) proto=udp ;;
+	*) echo "activate: mode $1 is not inetd, fds, listen, dgram or dgram-inetd" >&2; return 1 ;;
 	esac
 	shift
 	while :; do
@@ -185,8 +199,8 @@ activate() {
 	done
 	[ ${#hosts[@]} -gt 0 ] || hosts=(127.0.0.1)
 	case ${hosts[0]} in
-	::ffff:* | *.*) PORT=$(free_port) ;;
-	*) PORT=$(free_port 6) ;;
+	::ffff:* | *.*) PORT=$(free_port 4 "$proto") ;;
+	*) PORT=$(free_port 6 "$proto") ;;
 	esac || { echo "no free port" >&2; return 1; }
 	for h in "${hosts[@]}"; do
 		case $h in
@@ -197,7 +211,8 @@ activate() {
 	bg "${ACTIVATE_WRAP[@]}" systemd-socket-activate "${mode[@]}" "${opts[@]}" "${listen[@]}" "$@" \
 	    2>>"$ACTIVATE_LOG"
 	SPID=${BG_PIDS##* }
-	wait_listen "$PORT" "$SPID" "${#hosts[@]}" || { cat "$ACTIVATE_LOG" >&2; return 1; }
+	LISTEN_PROTO=${proto:0:1} wait_listen "$PORT" "$SPID" "${#hosts[@]}" ||
+		{ cat "$ACTIVATE_LOG" >&2; return 1; }
 }
 
 # listen_on PROG [ARG...]: runs PROG ARGS --listen 127.0.0.1:PORT (a free

@@ -163,9 +163,10 @@ standalone() {
 	local v
 	for v in '--port=' '--port=:' '--port=localhost:' '--port=[::1]' '--port=a:b:IPv4' \
 	    '--port=host:70000' '--port=[::1:80' '--port=relative.sock|unix' '--port=/x|sock_dgram|unix' \
-	    '--port=127.0.0.1:1/udp' '--ipv=5' '--ipv=IPv7' '--proto=sctp' '--proto=ssl' '--listen=0' '--listen=99999' \
+	    '--port=127.0.0.1:1/udp --port=127.0.0.1:2' '--ipv=5' '--ipv=IPv7' '--proto=sctp' '--proto=ssl' '--listen=0' '--listen=99999' \
 	    '--host=bad!host' 'port=x y'; do
-		run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" "$v" </dev/null
+		# shellcheck disable=SC2086
+		run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" $v </dev/null
 		assert_equal "$status" 100 || fail "$v: $stderr"
 		[[ $stderr == *fatal:* ]] || fail "$v: $stderr"
 	done
@@ -325,4 +326,83 @@ EOF
 	touch "$BATS_TEST_TMPDIR/go"
 	wait_until 10 "QUIT never ended the server" not kill -0 "$pid"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/held")" "$(printf 'one\ntwo')"
+}
+
+# udp LINE... (tests/udpclient.py) against 127.0.0.1:$PORT.
+udp() {
+	timeout 60 python3 "$TOP/tests/udpclient.py" 127.0.0.1 "$PORT" "$@"
+}
+
+@test "proto udp: the port is a UDP socket, served by the datagram loop; with stream ports, exit 100" {
+	local conf=$BATS_TEST_TMPDIR/c.conf
+	PORT=$(free_port 4 udp)
+	printf 'proto udp\nport 127.0.0.1:%s\nlog_level 4\n' "$PORT" >"$conf"
+	bg "$BIN/echo" "${AS_ROOT[@]}" --conf-file "$conf" --log "$LOG" </dev/null
+	SPID=${BG_PIDS##* }
+	wait_udp "$PORT" "$SPID"
+	run udp 'text=Hello UDP\n'
+	assert_output "reply 10 exact from 127.0.0.1 $PORT"
+	grep -q "bound UDP port $PORT on 127.0.0.1" "$LOG"
+	# Net::Server's /udp suffix is the same; lcecho serves no datagrams.
+	run --separate-stderr timeout 5 "$BIN/lcecho" "${AS_ROOT[@]}" --port "127.0.0.1:$(free_port 4 udp)/udp" </dev/null
+	assert_failure 100
+	[[ $stderr == *"which inetkit-lcecho does not serve"* ]] || fail "$stderr"
+	run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" --port "127.0.0.1:1/udp" --port "127.0.0.1:2" </dev/null
+	assert_failure 100
+	[[ $stderr == *"proto udp and stream ports in one process"* ]] || fail "$stderr"
+}
+
+@test "HUP in the datagram loop: the record so far (end=reload), the same pid, the new rules; a bad file keeps the old; QUIT ends it" {
+	local conf=$BATS_TEST_TMPDIR/c.conf pid
+	PORT=$(free_port 4 udp)
+	printf 'port 127.0.0.1:%s/udp\nlog_level 3\n' "$PORT" >"$conf"
+	bg "$BIN/echo" "${AS_ROOT[@]}" --conf-file "$conf" --log "$LOG" </dev/null
+	pid=${BG_PIDS##* }
+	wait_udp "$PORT" "$pid"
+	run udp 'text=before\n'
+	assert_output "reply 7 exact from 127.0.0.1 $PORT"
+	printf 'cidr_deny 127.0.0.1/32\n' >>"$conf"
+	kill -HUP "$pid"
+	wait_log "$LOG" 'served proto=udp .*datagrams_in=1 datagrams_out=1 .*end=reload'
+	wait_count "$LOG" 'serving datagrams on 1 socket' 2
+	kill -0 "$pid"
+	run udp 'text=after\n'
+	assert_output none
+	# A broken file: the old configuration (and its denial) stays.
+	printf 'cidr_deny not-an-address\n' >>"$conf"
+	kill -HUP "$pid"
+	wait_log "$LOG" 'SIGHUP: the new configuration fails \(exit 100\): still serving the old one'
+	run udp 'text=still denied\n'
+	assert_output none
+	run grep -c 'serving datagrams on 1 socket' "$LOG"
+	assert_output 2
+	kill -QUIT "$pid"
+	wait_until 10 "QUIT never ended the datagram loop" not kill -0 "$pid"
+	wait_log "$LOG" 'served proto=udp .*drop_rule=1 .*end=term'
+}
+
+@test "HUP under --chroot and --user: run again from the file it started from, the conf file read inside the root, the log file kept" {
+	local root=$BATS_TEST_TMPDIR/root conf=$BATS_TEST_TMPDIR/etc/c.conf pid
+	# The conf file's path names the same file outside the root (at the start) and inside it
+	# (at a reload): a hard link at that path inside the root.
+	mkdir -p "$BATS_TEST_TMPDIR/etc" "$root$BATS_TEST_TMPDIR/etc"
+	chmod -R go+rX "$BATS_TEST_TMPDIR"
+	printf 'log_level 3\n' >"$conf"
+	chmod 644 "$conf"
+	ln "$conf" "$root$conf"
+	PORT=$(free_port)
+	standalone "$PORT" "$BIN/echo" --user nobody --chroot "$root" --conf-file "$conf" \
+	    --listen "127.0.0.1:$PORT" --log "$LOG"
+	pid=$SPID
+	assert_equal "$(printf 'first\n' | talk "$PORT")" first
+	printf 'deny 127\\.0\\.0\\.1\nrefusal_message reloaded\\n\n' >>"$conf"
+	kill -HUP "$pid"
+	# The log file, which nobody could open (and which is outside the root), still gets the lines.
+	wait_count "$LOG" 'accepting on 1 socket' 2
+	assert_equal "$(printf 'new\n' | talk "$PORT")" reloaded
+	kill -0 "$pid"
+	run sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status"
+	assert_output "$(id -u nobody)"
+	assert_equal "$(readlink "/proc/$pid/root")" "$root"
+	wait_log "$LOG" 'refused peer=127\.0\.0\.1'
 }

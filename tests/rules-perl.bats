@@ -52,7 +52,7 @@ serve_each() {
 	PORTS=()
 	for i in "${!PATS[@]}"; do
 		PORTS[i]=$(free_port)
-		bg "${WITH_HOSTS[@]}" "$BIN/echo" --reverse-lookups "$@" "${PATS[i]}" \
+		bg "${WITH_HOSTS[@]}" "$BIN/echo" --user root --reverse-lookups "$@" "${PATS[i]}" \
 		    --listen "127.0.0.1:${PORTS[i]}" ${LISTEN6:+--listen "[::1]:${PORTS[i]}"} \
 		    --log "$BATS_TEST_TMPDIR/log.$i" --log-level 3
 		pids[i]=${BG_PIDS##* }

@@ -187,3 +187,52 @@ teardown() {
 	done
 	[ "$n" -eq 6 ]
 }
+
+@test "echo over UDP: a datagram socket on 8010 with Accept=no, its service as hardened as inetkit-echo-listen's" {
+	local u=$DEST$(unitdir) v=$VERIFY$(unitdir) e listen
+	run grep -E '^(Listen[A-Za-z]*|Accept)=' "$u/inetkit-echo-udp.socket"
+	assert_output "ListenDatagram=8010
+Accept=no"
+	# The TCP echo's port: the same number, as RFC 862's 7 is both.
+	run grep -x 'ListenStream=8010' "$u/inetkit-echo.socket" "$u/inetkit-echo-listen.socket"
+	assert_equal "${#lines[@]}" 2
+	run grep -x 'ExecStart=/usr/local/libexec/inetkit/echo --session-timeout 3600 --max-rate 100/10 --state-dir ${RUNTIME_DIRECTORY}' \
+	    "$u/inetkit-echo-udp.service"
+	assert_success
+	run grep -E '^(User|RuntimeDirectory|RuntimeDirectoryMode|RuntimeDirectoryPreserve|DynamicUser|Standard[A-Za-z]*|TasksMax)=' \
+	    "$u/inetkit-echo-udp.service"
+	assert_output "StandardOutput=journal
+StandardError=journal
+DynamicUser=yes
+User=inetkit-echo-udp
+RuntimeDirectory=inetkit-echo-udp
+RuntimeDirectoryMode=0700
+RuntimeDirectoryPreserve=yes
+TasksMax=1"
+	# Every hardening line of the Accept=no echo, but its TasksMax and KillMode (one process).
+	run diff <(grep -E '^[A-Z][A-Za-z]*=' "$u/inetkit-echo-listen.service" |
+	    grep -Ev '^(Description|ExecStart|Standard[A-Za-z]*|KillMode|TimeoutStopSec|TasksMax|LimitNOFILE)=' | sort) \
+	    <(grep -E '^[A-Z][A-Za-z]*=' "$u/inetkit-echo-udp.service" |
+	    grep -Ev '^(Description|ExecStart|Standard[A-Za-z]*|User|RuntimeDirectory[A-Za-z]*|TasksMax|LimitNOFILE)=' | sort)
+	assert_success
+	run timeout 60 systemd-analyze security --offline=true --no-pager "$v/inetkit-echo-listen.service"
+	listen=$(printf '%s\n' "$output" | exposure_of)
+	[ -n "$listen" ] || fail "no exposure for inetkit-echo-listen.service"
+	assert_exposure "$v/inetkit-echo-udp.service" "$listen"
+}
+
+@test "the UDP xinetd entry: dgram, udp, wait = yes, its own user, disabled, the installed echo" {
+	local x=$DEST/etc/xinetd.d/inetkit-echo-udp
+	run grep -E '^[[:space:]]*(disable|socket_type|protocol|port|wait|user|group|server|cps)[[:space:]]*=' "$x"
+	assert_output "$(printf '\t%s\n' 'disable		= yes' 'socket_type	= dgram' 'protocol	= udp' \
+	    'port		= 8010' 'wait		= yes' 'user		= inetkit-echo-udp' \
+	    'group		= inetkit-echo-udp' 'server		= /usr/local/libexec/inetkit/echo' \
+	    'cps		= 10 30')"
+	run grep -c '@[A-Z]*@' "$x"
+	assert_output 0
+	start_xinetd "$x"
+	run grep -E 'ERROR|WARNING|bad' "$XINETD_OWN"
+	assert_failure 1
+	run grep -c 'Started working: 1 available service' "$XINETD_OWN"
+	assert_output 1
+}
