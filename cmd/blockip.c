@@ -69,8 +69,10 @@ process(struct conn *c)
 	(void)setsockopt(1, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
 	alarm(0);
 	signal(SIGPIPE, SIG_DFL);
+	log_keep_file(LOG_KEEP_PROGRAM);	/* PROGRAM's record in the same --log file */
 	execvp(c->argv[1], c->argv + 1);
 	e = errno;
+	log_keep_file(LOG_KEEP_OFF);
 	signal(SIGPIPE, SIG_IGN);
 	log_msg(LOG_LVL_ERR, "fatal: unable to exec %s: %s", c->argv[1], strerror(e));
 	return conn_end(c, e == ENOENT ? EXIT_NOTFOUND : EXIT_EXEC, "failed", "exec %s failed",

@@ -471,6 +471,7 @@ start(struct conn *c, int local)
 			if (c->conn_fd > 2)
 				close(c->conn_fd);
 			signal(SIGPIPE, SIG_DFL);
+			log_keep_file(LOG_KEEP_PROGRAM);
 			execvp(c->argv[0], c->argv);
 			e = errno;
 		}

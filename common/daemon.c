@@ -826,7 +826,11 @@ daemon_start(const struct conn *c, const int *lfds, size_t nl, size_t nbound, in
 	if (nl == 0 && (opt.pid_file || opt.background || opt.setsid))
 		log_msg(LOG_LVL_DEBUG, "--pid-file, --background and --setsid are the accept "
 		    "loop's: ignored when serving one connection");
-	if (nl > 0 && (opt.background || opt.setsid) && (r = background()) != 0)
+	/* Handed its sockets, the loop belongs to its activator (systemd waits on this pid). */
+	if (nl > 0 && nbound == 0 && (opt.background || opt.setsid))
+		log_msg(LOG_LVL_DEBUG, "--background and --setsid are the stand-alone loop's: "
+		    "ignored with sockets an activator handed over");
+	else if (nl > 0 && (opt.background || opt.setsid) && (r = background()) != 0)
 		return r;
 	if (nl > 0 && opt.pid_file) {
 		if ((r = pid_file()) != 0)
@@ -850,8 +854,8 @@ daemon_start(const struct conn *c, const int *lfds, size_t nl, size_t nbound, in
 		return r;
 	detached();
 	if (nl > 0 && (opt.pid_file || opt.background || opt.setsid))
-		log_msg(LOG_LVL_INFO, "started%s as pid %ld%s%s", opt.background || opt.setsid
-		    ? " in the background" : "", (long)getpid(), opt.pid_file ? ", in --pid-file "
-		    : "", opt.pid_file ? pid_path : "");
+		log_msg(LOG_LVL_INFO, "started%s as pid %ld%s%s", nbound && (opt.background
+		    || opt.setsid) ? " in the background" : "", (long)getpid(),
+		    opt.pid_file ? ", in --pid-file " : "", opt.pid_file ? pid_path : "");
 	return EXIT_SERVED;
 }

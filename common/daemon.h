@@ -14,10 +14,12 @@
  * failure logs "fatal: --STEP VALUE: why" and is the process's exit status
  * (111, or 100 for options that cannot go together), before any client.
  *
- * The accept loop takes every step. A process that serves one connection
- * (inetd, xinetd, tcpserver, Accept=yes, a pipe) takes only the chroot and
- * the privilege drop, and ignores the other three with a debug line, as
- * Net::Server::INET does. The stand-alone accept loop (sockets the program
+ * The accept loop takes every step, except that on sockets an activator
+ * handed over (systemd's Accept=no) it does not background (--background,
+ * --setsid: a debug line): its activator watches its pid. A process that
+ * serves one connection (inetd, xinetd, tcpserver, Accept=yes, a pipe)
+ * takes only the chroot and the privilege drop, and ignores the other
+ * three with a debug line, as Net::Server::INET does. The stand-alone accept loop (sockets the program
  * bound itself: --listen) started as root refuses to serve without
  * --user, so that serving as root is said in so many words (--user root).
  *

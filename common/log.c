@@ -27,6 +27,7 @@ static int level = LOG_LVL_NOTICE;
 static enum log_sink sink = LOG_SINK_STDERR;
 static int file_fd = -1;
 static int journal_fd = -1;
+static char file_path[PATH_MAX];		/* the --log file's name, for log_keep_file */
 static int journal_connected;		/* connected before a chroot: send(), not sendto() */
 static int syslog_open;
 static int stderr_client;		/* fd 2 may be the client: never write there */
@@ -95,24 +96,45 @@ log_open(enum log_sink s, const char *path)
 		if (file_fd >= 0)
 			close(file_fd);
 		file_fd = fd;
+		snprintf(file_path, sizeof file_path, "%s", path);
 	}
 	sink = s;
 	return 0;
 }
 
-int
-log_file_fd(void)
-{
-	return sink == LOG_SINK_FILE ? file_fd : -1;
-}
-
 void
-log_adopt_file(int fd)
+log_adopt_file(int fd, const char *path)
 {
 	if (file_fd >= 0 && file_fd != fd)
 		close(file_fd);
 	file_fd = fd;
+	snprintf(file_path, sizeof file_path, "%s", path);
 	sink = LOG_SINK_FILE;
+}
+
+/*
+ * The --log file kept open across an exec in this process (which keeps its
+ * pid), and named in INETKIT_LOG_FD="PID:FD:K:PATH" for the program about
+ * to run: K is 'r' for a re-exec of the same program, which takes the file
+ * if its configuration names the same PATH (a --chroot or --user may hide
+ * it), 'p' for the PROGRAM blockip and tls run, which also takes it when it
+ * names no log of its own. LOG_KEEP_OFF undoes it after a failed exec.
+ */
+void
+log_keep_file(enum log_keep k)
+{
+	char v[64 + PATH_MAX];
+
+	if (sink != LOG_SINK_FILE || file_fd < 0)
+		return;
+	fcntl(file_fd, F_SETFD, k == LOG_KEEP_OFF ? FD_CLOEXEC : 0);
+	if (k == LOG_KEEP_OFF) {
+		unsetenv("INETKIT_LOG_FD");
+		return;
+	}
+	snprintf(v, sizeof v, "%ld:%d:%c:%s", (long)getpid(), file_fd,
+	    k == LOG_KEEP_REEXEC ? 'r' : 'p', file_path);
+	setenv("INETKIT_LOG_FD", v, 1);
 }
 
 /* Net::Server's syslog_ident, syslog_logopt, syslog_facility: NULL ident keeps the program's. */

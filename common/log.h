@@ -17,9 +17,10 @@ struct log_field {
 
 void log_init(const char *ident);
 int log_open(enum log_sink sink, const char *path);
-/* The --log file's descriptor, or -1; and a descriptor to take as the --log file (a re-exec's). */
-int log_file_fd(void);
-void log_adopt_file(int fd);
+/* The --log file kept across an exec (log_keep_file), and taken after it (log_adopt_file). */
+enum log_keep { LOG_KEEP_OFF, LOG_KEEP_REEXEC, LOG_KEEP_PROGRAM };
+void log_keep_file(enum log_keep k);
+void log_adopt_file(int fd, const char *path);
 void log_set_level(int level);
 void log_set_syslog(const char *ident, int opts, int facility);
 void log_connect(void);

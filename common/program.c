@@ -396,10 +396,11 @@ usage(const struct service *svc, const char *argv0, const struct conf_opt *const
 }
 
 /*
- * The --log file a SIGHUP's re-exec (and its check) kept open, from
- * INETKIT_LOG_FD="PID:FD:PATH": taken when the new configuration names the
- * same PATH, so that a --chroot or --user, which may hide the path, does
- * not lose the log. 1 if it was taken.
+ * The --log file an exec in this process kept open (log_keep_file): a
+ * SIGHUP's re-exec and its check ('r') hand it on when the new
+ * configuration names the same PATH, so that a --chroot or --user, which
+ * may hide the path, does not lose the log; blockip and tls ('p') hand it
+ * to PROGRAM, which takes it unless it names a log of its own. 1 if taken.
  */
 static int
 reexec_log(void)
@@ -415,10 +416,14 @@ reexec_log(void)
 	p = v + (k = text_uint_prefix(v, strlen(v), &pid));
 	if (k && *p == ':' && pid == (unsigned long long)getpid()
 	    && (k = text_uint_prefix(p + 1, strlen(p + 1), &fd)) && p[1 + k] == ':'
+	    && (p[2 + k] == 'r' || p[2 + k] == 'p') && p[3 + k] == ':'
 	    && fd > 2 && fd < 65536 && fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		const char *path = p + 4 + k;
+		int same = settings.log_sink == LOG_SINK_FILE && strcmp(path, settings.log_path) == 0;
+
 		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-		if (settings.log_sink == LOG_SINK_FILE && strcmp(p + 2 + k, settings.log_path) == 0) {
-			log_adopt_file((int)fd);
+		if (same || (p[2 + k] == 'p' && settings.log_sink == LOG_SINK_AUTO)) {
+			log_adopt_file((int)fd, path);
 			taken = 1;
 		} else {
 			close((int)fd);
@@ -721,8 +726,6 @@ relay_check_output(int fd)
 	}
 }
 
-static void keep_log(int on);
-
 static int
 reload_check(void)
 {
@@ -730,16 +733,19 @@ reload_check(void)
 	int st, i, out[2];
 	pid_t pid, w = 0;
 
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return -1;
-	if ((pid = fork()) < 0) {
-		close(out[0]);
-		close(out[1]);
+	out[0] = out[1] = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		log_msg(LOG_LVL_ERR, "SIGHUP: unable to check the new configuration: %s: "
+		    "still serving the old one", strerror(errno));
+		if (out[0] >= 0) {
+			close(out[0]);
+			close(out[1]);
+		}
 		return -1;
 	}
 	if (pid == 0) {
 		setenv("INETKIT_CHECK", "1", 1);
-		keep_log(1);	/* the check's own pid */
+		log_keep_file(LOG_KEEP_REEXEC);	/* the check's own pid */
 		dup2(out[1], 2);
 		self_exec();
 		_exit(127);
@@ -771,28 +777,6 @@ reload_check(void)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-/*
- * The --log file, open across the check's exec and the re-exec (on), or
- * not (off); named in INETKIT_LOG_FD for the process about to exec, which
- * keeps its pid.
- */
-static void
-keep_log(int on)
-{
-	char v[32 + PATH_MAX];
-	int fd = log_file_fd();
-
-	if (fd < 0)
-		return;
-	fcntl(fd, F_SETFD, on ? 0 : FD_CLOEXEC);
-	if (!on) {
-		unsetenv("INETKIT_LOG_FD");
-		return;
-	}
-	snprintf(v, sizeof v, "%ld:%d:%s", (long)getpid(), fd, settings.log_path);
-	setenv("INETKIT_LOG_FD", v, 1);
-}
-
 static void
 reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 {
@@ -808,7 +792,7 @@ reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 	log_msg(LOG_LVL_NOTICE, "SIGHUP: checking the new configuration");
 	if (reload_check() < 0 || !(v = malloc(cap)))
 		return;
-	keep_log(1);
+	log_keep_file(LOG_KEEP_REEXEC);
 	len = (size_t)snprintf(v, cap, "%ld:", (long)getpid());
 	for (i = 0; i < nfds; i++)
 		len += (size_t)snprintf(v + len, cap - len, "%s%d", i ? "," : "", fds[i]);
@@ -836,7 +820,7 @@ reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 	unsetenv("INETKIT_REEXEC");
 	unsetenv("INETKIT_OWN_SOCKETS");
-	keep_log(0);
+	log_keep_file(LOG_KEEP_OFF);
 }
 
 /* The accept loop: every child runs the cycle on its connection. */

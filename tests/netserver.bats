@@ -22,8 +22,11 @@ setup() {
 
 teardown() {
 	kill_bg
+	[ -z "${SAMPLE_SAVED:-}" ] || sample_restore
 	remove_catchers
 }
+
+SAMPLE=$TOP/contrib/net-server/test.conf
 
 # The stand-alone accept loop serves as root only when told so.
 AS_ROOT=(--user root)
@@ -405,4 +408,123 @@ udp() {
 	assert_output "$(id -u nobody)"
 	assert_equal "$(readlink "/proc/$pid/root")" "$root"
 	wait_log "$LOG" 'refused peer=127\.0\.0\.1'
+}
+
+# Net::Server's sample, as it stands, names the user somebody and the group
+# everybody: made here if missing (we are root), kept after (idempotent).
+sample_accounts() {
+	getent group everybody >/dev/null || groupadd -r everybody
+	id somebody >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin somebody
+}
+
+# Copies of the programs where somebody may run them (a private checkout is not).
+sample_copies() {
+	SHARED=$(mktemp -d /tmp/inetkit-sample.XXXXXX)
+	chmod 755 "$SHARED"
+	cp "$BIN/echo" "$BIN/lcecho" "$BIN/cmdserver" "$BIN/blockip" "$BIN/tls" "$SHARED/"
+	: >"$SHARED/empty.list"
+	: >"$SHARED/empty.htpasswd"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+	    -days 2 -keyout "$SHARED/k.pem" -out "$SHARED/c.pem" 2>/dev/null
+	chmod 644 "$SHARED"/*
+	chmod 755 "$SHARED/echo" "$SHARED/lcecho" "$SHARED/cmdserver" "$SHARED/blockip" "$SHARED/tls"
+}
+
+# What the sample writes outside the test's own directory, put back as it was.
+sample_save() {
+	[ ! -e /var/log/server.log ] || mv /var/log/server.log "$BATS_TEST_TMPDIR/server.log.saved"
+	[ ! -e /tmp/server.pid ] || { echo "/tmp/server.pid exists: another server?" >&2; return 1; }
+	SAMPLE_SAVED=1
+}
+sample_restore() {
+	local pid
+	if [ -s /tmp/server.pid ]; then
+		pid=$(cat /tmp/server.pid)
+		kill "$pid" 2>/dev/null || true
+	fi
+	rm -f /tmp/server.pid /var/log/server.log
+	[ ! -e "$BATS_TEST_TMPDIR/server.log.saved" ] || mv "$BATS_TEST_TMPDIR/server.log.saved" /var/log/server.log
+	[ -z "${SHARED:-}" ] || rm -rf "$SHARED"
+}
+
+# $1 of the program under test answers on both ports as the program does.
+sample_answers() {
+	local prog=$1 port
+	for port in 20205 20204; do
+		case $prog in
+		echo|blockip) assert_equal "$(printf 'Hi %s\n' "$port" | talk "$port")" "Hi $port" ;;
+		lcecho) assert_equal "$(printf 'Hi %s\n' "$port" | talk "$port")" "hi $port" ;;
+		# A login given up is a refusal, and its penalty (1 s) would refuse the next port.
+		cmdserver) printf '' | talk "$port" | grep -q 'Login:' || fail "no Login: on $port"
+		    sleep 1.2 ;;
+		tls) assert_equal "$(printf 'Tls %s\n' "$port" | timeout 10 openssl s_client -quiet \
+		    -connect "127.0.0.1:$port" 2>/dev/null)" "Tls $port" ;;
+		esac
+	done
+}
+
+@test "Net::Server's sample test.conf, as it stands, through every program, stand-alone" {
+	local prog pid args
+	sample_accounts
+	sample_copies
+	sample_save
+	for prog in echo lcecho cmdserver blockip tls; do
+		case $prog in
+		# PROGRAM writes its record in blockip's log file, at a level of its own.
+		blockip) args=("$SHARED/empty.list" "$SHARED/echo" --log-level 3) ;;
+		tls) args=(--cert "$SHARED/c.pem" --key "$SHARED/k.pem" "$SHARED/echo") ;;
+		cmdserver) args=(--htpasswd "$SHARED/empty.htpasswd") ;;
+		*) args=() ;;
+		esac
+		# background 1: the command returns once the server is up (3>&-: bats waits for fd 3).
+		run timeout 20 "$SHARED/$prog" --conf-file "$SAMPLE" "${args[@]}" </dev/null 3>&-
+		assert_success || fail "$prog: $output"
+		wait_file /tmp/server.pid
+		pid=$(cat /tmp/server.pid)
+		wait_listen 20205 "$pid"
+		wait_listen 20204 "$pid"
+		# Bound as the comment in the sample says: 127.0.0.1, both ports, nothing else.
+		assert_equal "$(ss -Hltn 'sport = :20205 or sport = :20204' | awk '{print $4}' | sort | tr '\n' ' ')" \
+		    "127.0.0.1:20204 127.0.0.1:20205 "
+		# The server runs as somebody, in the group everybody.
+		assert_equal "$(ps -o user= -p "$pid")" somebody
+		assert_equal "$(ps -o group= -p "$pid")" everybody
+		sample_answers "$prog"
+		# log_file and log_level 3: the records are in /var/log/server.log.
+		wait_log /var/log/server.log "inetkit-${prog/blockip/echo}\\[[0-9]+\\]: (info|notice): (served|refused|login) "
+		kill -TERM "$pid"
+		wait_until 20 "$prog never stopped" not kill -0 "$pid"
+		wait_until 5 "$prog left its pid file" not test -e /tmp/server.pid
+		rm -f /var/log/server.log
+	done
+	sample_restore
+}
+
+@test "Net::Server's sample test.conf under an activator: served as somebody, binding keys ignored" {
+	sample_accounts
+	sample_copies
+	sample_save
+	activate inetd "$SHARED/echo" --conf-file "$SAMPLE" --log-level 4
+	assert_equal "$(printf 'via inetd\n' | talk "$PORT")" 'via inetd'
+	wait_log /var/log/server.log 'user somebody: running as uid'
+	wait_log /var/log/server.log 'the binding keys \(port, host, ipv, proto, listen N\) are ignored'
+	wait_log /var/log/server.log 'served peer=127\.0\.0\.1'
+	[ ! -e /tmp/server.pid ]
+	run ss -Hltn 'sport = :20205 or sport = :20204'
+	assert_output ''
+	kill_bg
+	# Accept=no: the accept loop on systemd's socket, as somebody, not detached (systemd
+	# watches its pid), its pid in the pid file; the ports of the sample are not bound.
+	activate listen "$SHARED/echo" --conf-file "$SAMPLE" --log-level 4
+	assert_equal "$(printf 'via Accept=no\n' | talk "$PORT")" 'via Accept=no'
+	assert_equal "$(ps -o user= -p "$SPID")" somebody
+	wait_file /tmp/server.pid
+	assert_equal "$(cat /tmp/server.pid)" "$SPID"
+	wait_log /var/log/server.log '\-\-background and \-\-setsid are the stand-alone loop.s: ignored'
+	run ss -Hltn 'sport = :20205 or sport = :20204'
+	assert_output ''
+	kill "$SPID"
+	wait_until 10 "the accept loop never ended" not kill -0 "$SPID"
+	wait_until 5 "its pid file stayed" not test -e /tmp/server.pid
+	sample_restore
 }
