@@ -419,13 +419,17 @@ host_addrs(const struct ports_spec *s, struct sockaddr_storage *out, size_t *n, 
 	return 0;
 }
 
-/* A UNIX socket: a stale one (nobody answers) is replaced, a live one refused. */
+/*
+ * A UNIX socket: a stale one (a connect is refused: nobody listens) is
+ * replaced; a live one, or one that cannot be checked (a full backlog, no
+ * permission, another type), is left alone and refused.
+ */
 static int
 bind_unix(const char *path, unsigned long backlog, int *fd, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int s;
+	int s, r, e;
 
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
@@ -433,14 +437,22 @@ bind_unix(const char *path, unsigned long backlog, int *fd, char *err, size_t er
 			snprintf(err, errlen, "%s exists and is not a socket", path);
 			return EXIT_USAGE;
 		}
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof sa) == 0) {
-			close(s);
+		if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+			snprintf(err, errlen, "unable to check %s: %s", path, strerror(errno));
+			return EXIT_TEMP;
+		}
+		r = connect(s, (struct sockaddr *)&sa, sizeof sa);
+		e = errno;
+		close(s);
+		if (r == 0 || e == EAGAIN || e == EINPROGRESS) {
 			snprintf(err, errlen, "%s is in use by a running server", path);
 			return EXIT_TEMP;
 		}
-		if (s >= 0)
-			close(s);
+		if (e != ECONNREFUSED) {
+			snprintf(err, errlen, "%s exists and cannot be checked (%s): left alone",
+			    path, strerror(e));
+			return EXIT_TEMP;
+		}
 		if (unlink(path) < 0) {
 			snprintf(err, errlen, "unable to remove the stale socket %s: %s", path,
 			    strerror(errno));

@@ -126,6 +126,17 @@ standalone() {
 	assert_equal "$status" 111
 	[[ $stderr == *"is in use by a running server"* ]]
 	kill_bg
+	# One that cannot be checked (a live datagram socket) is left alone.
+	local dg=$BATS_TEST_TMPDIR/d.sock
+	python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); time.sleep(30)' "$dg" 3>&- &
+	local dpid=$!
+	wait_until 5 "no datagram socket" test -S "$dg"
+	run --separate-stderr timeout 5 "$BIN/echo" "${AS_ROOT[@]}" --port "$dg|unix" </dev/null
+	kill "$dpid"
+	assert_equal "$status" 111
+	[[ $stderr == *"exists and cannot be checked (Protocol wrong type for socket): left alone"* ]]
+	[ -S "$dg" ]
 	# A stale one (nobody answers) is replaced.
 	p=$(free_port)
 	standalone "$p" "$BIN/echo" "${AS_ROOT[@]}" --log "$LOG" --proto unix --port "$sock" \
