@@ -482,6 +482,7 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 {
 	struct pollfd *p;
 	struct sigaction sa;
+	siginfo_t si;
 	sigset_t block, orig;
 	size_t i, n, nrep, *who;
 	int r;
@@ -502,8 +503,11 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		free(who);
 		return -1;
 	}
+	/* Only a pid that is this process's child (waitid does not say ECHILD) is one to wait for. */
 	for (i = 0; i < o->nadopt; i++)
-		children[nchildren++] = (struct child){ .pid = o->adopt[i], .report = -1 };
+		if (waitid(P_PID, (id_t)o->adopt[i], &si, WEXITED | WNOHANG | WNOWAIT) == 0
+		    || errno != ECHILD)
+			children[nchildren++] = (struct child){ .pid = o->adopt[i], .report = -1 };
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);

@@ -325,6 +325,28 @@ EOF
 	assert_equal "$(printf 'and still\n' | talk "$PORT")" 'and still'
 }
 
+@test "a handed-over pid that is not a child holds up no stop and gets no signal" {
+	local p pid other
+	sleep 60 3>&- &
+	other=$!
+	p=$(free_port)
+	# As a HUP's re-exec hands over its children: one is (a session, here a sleep the
+	# shell started before its exec), one is not this process's child.
+	systemd-socket-activate -l "127.0.0.1:$p" sh -c 'sleep 30 & exec env \
+	    INETKIT_REEXEC="$$:3;$!,'"$other"'" "$0" --log-level 3 --drain-timeout 1' \
+	    "$BIN/echo" 2>"$LOG" 3>&- &
+	pid=$!
+	wait_listen "$p" "$pid"
+	assert_equal "$(printf 'one\n' | talk "$p")" one
+	wait_log "$LOG" 'served peer='
+	kill -TERM "$pid"
+	wait_log "$LOG" 'stopping: 1 connections to finish'
+	wait_until 5 "the accept loop waited for a pid that is not its child" not kill -0 "$pid"
+	# Alive, not a zombie that bats has yet to reap.
+	[[ $(ps -o stat= -p "$other") == S* ]] || fail "SIGTERM sent to a process that is not a child"
+	kill "$other"
+}
+
 @test "QUIT stops accepting and lets running sessions finish" {
 	local pid
 	activate listen "$BIN/echo" --log-level 3 --drain-timeout 10
