@@ -60,7 +60,7 @@ static const char *const rev_choices[] = { "no|0|off", "yes|1|on", "double", "do
 static const char *const dr_choices[] = { "no|0|off", "yes|1|on", "detail", "autofail", "debug",
     NULL };
 static const char *const logsock_choices[] = { "unix|native", NULL };
-static int double_reverse_opt;
+static int double_reverse_opt = -1;	/* -1: not given */
 static const char *const on_error_choices[] = { "deny", "allow", NULL };
 
 static int
@@ -851,7 +851,7 @@ settle(void)
 
 	if (!settings.double_reverse && settings.reverse_lookups >= REV_DOUBLE)
 		settings.double_reverse = settings.reverse_lookups - REV_DOUBLE + DR_YES;
-	if (double_reverse_opt)
+	if (double_reverse_opt >= 0)
 		settings.double_reverse = double_reverse_opt;
 	for (i = 0; i < nignored; i++)
 		log_msg(LOG_LVL_DEBUG, "%s: a Net::Server key that changes nothing here: ignored",

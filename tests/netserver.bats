@@ -257,6 +257,11 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); time.
 	assert_success
 	assert_out 'a\n'
 	grep -q 'double reverse: 127.0.0.2: host "" has no host name' "$ERR"
+	# A later double_reverse_lookups no undoes reverse_lookups double (a conf file's, say).
+	PROTO=TCP TCPREMOTEIP=127.0.0.2 run feed 'a\n' "$BIN/echo" --reverse-lookups double \
+	    --double-reverse-lookups no
+	assert_success
+	assert_out 'a\n'
 }
 
 # An accept loop (Accept=no) reading conf file $1, started by its first connection.
