@@ -87,12 +87,13 @@ standalone() {
 	printf 'log_file Log::Log4perl\n' >"$conf"
 	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
 	assert_equal "$status" 100
-	printf 'ipv6_package IO::Socket::IP\nno_close_by_child 1\n' >"$conf"
+	printf 'ipv6_package IO::Socket::IP\nno_close_by_child 1\nleave_children_open_on_hup 1\n' >"$conf"
 	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" --conf-file "$conf" --log-level 4
 	assert_success
 	assert_out 'a\n'
 	grep -q 'ipv6_package: a Net::Server key that changes nothing here' "$ERR"
 	grep -q 'no_close_by_child: a Net::Server key that changes nothing here' "$ERR"
+	grep -q 'leave_children_open_on_hup: a Net::Server key that changes nothing here' "$ERR"
 	printf 'proto ssleay\n' >"$conf"
 	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
 	assert_equal "$status" 100
