@@ -165,7 +165,7 @@ set_perl_only(void *dest, const char *v, char *err, size_t len)
 }
 
 /* Net::Server keys that change nothing here: accepted, and said so at debug level. */
-static const char *ignored[4];
+static const char *ignored[8];
 static size_t nignored;
 
 static int
@@ -292,6 +292,21 @@ static const struct conf_opt common_opts[] = {
 	{ .name = "leave-children-open-on-hup", .type = CONF_FUNC,
 	    .dest = "leave_children_open_on_hup", .set = set_ignored, .arg = "1",
 	    .help = "Net::Server: accepted and ignored (a HUP always leaves sessions running)" },
+	{ .name = "no-client-stdout", .type = CONF_FUNC, .dest = "no_client_stdout",
+	    .set = set_ignored, .arg = "1",
+	    .help = "Net::Server: accepted and ignored (no Perl code here to print to it)" },
+	{ .name = "sig-passthrough", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "sig_passthrough: signals are not passed on to sessions here (TERM and QUIT "
+	    "let them finish, then end them)", .arg = "SIGNALS", .help = "Net::Server: refused" },
+	{ .name = "tie-client-stdout", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "tie_client_stdout is for Perl code: there is none here", .arg = "1",
+	    .help = "Net::Server: refused" },
+	{ .name = "tied-stdin-callback", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "tied_stdin_callback is Perl code", .arg = "CODE",
+	    .help = "Net::Server: Perl code; refused" },
+	{ .name = "tied-stdout-callback", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "tied_stdout_callback is Perl code", .arg = "CODE",
+	    .help = "Net::Server: Perl code; refused" },
 	{ .name = "log-function", .type = CONF_FUNC, .set = set_perl_only,
 	    .dest = "log_function is Perl code: use --log (syslog, journal, stderr or a file)",
 	    .arg = "CODE", .help = "Net::Server: Perl code; refused" },

@@ -75,7 +75,7 @@ standalone() {
 }
 
 @test "unknown keys stay fatal; Perl-only keys are refused saying why; inert ones are noted" {
-	local conf=$BATS_TEST_TMPDIR/c.conf
+	local conf=$BATS_TEST_TMPDIR/c.conf k
 	printf 'log_levle 3\n' >"$conf"
 	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
 	assert_equal "$status" 100
@@ -87,13 +87,21 @@ standalone() {
 	printf 'log_file Log::Log4perl\n' >"$conf"
 	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
 	assert_equal "$status" 100
+	for k in 'sig_passthrough USR1' 'tie_client_stdout 1' 'tied_stdin_callback x'; do
+		printf '%s\n' "$k" >"$conf"
+		run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
+		assert_equal "$status" 100
+		[[ $stderr == *"${k%% *}"*" here"* || $stderr == *"${k%% *} is Perl code"* ]]
+	done
 	printf 'ipv6_package IO::Socket::IP\nno_close_by_child 1\nleave_children_open_on_hup 1\n' >"$conf"
+	printf 'no_client_stdout 1\n' >>"$conf"
 	PROTO=TCP TCPREMOTEIP=10.1.2.3 run feed 'a\n' "$BIN/echo" --conf-file "$conf" --log-level 4
 	assert_success
 	assert_out 'a\n'
 	grep -q 'ipv6_package: a Net::Server key that changes nothing here' "$ERR"
 	grep -q 'no_close_by_child: a Net::Server key that changes nothing here' "$ERR"
 	grep -q 'leave_children_open_on_hup: a Net::Server key that changes nothing here' "$ERR"
+	grep -q 'no_client_stdout: a Net::Server key that changes nothing here' "$ERR"
 	printf 'proto ssleay\n' >"$conf"
 	run --separate-stderr "$BIN/echo" --conf-file "$conf" </dev/null
 	assert_equal "$status" 100
