@@ -393,13 +393,15 @@ daemon_pid() {
 
 # --- chroot -------------------------------------------------------------------------------------
 
-# A new root holding a static echo and a block list, reachable by every user.
+# A new root holding echo (and what it loads, if it is dynamic: root_libs) and a block
+# list, reachable by every user.
 make_root() {
 	CHROOT=$(mktemp -d /tmp/inetkit-root.XXXXXX)
 	chmod 755 "$CHROOT"
 	install -m 755 "$BIN/echo" "$CHROOT/echo"
 	printf '127.0.0.2\n' >"$CHROOT/blocked"
 	chmod 644 "$CHROOT/blocked"
+	root_libs "$CHROOT" "$BIN/echo"
 }
 
 @test "--chroot: the child serves inside the new root, as the user, and PROGRAM is found there" {
@@ -483,14 +485,17 @@ with_log_catchers() {
 	start "$BIN/blockip" --user "$TUSER" --chroot "$CHROOT" /blocked /bin/echo
 	assert_failure 111
 	assert_output --partial "fatal: --chroot $CHROOT: PROGRAM /bin/echo: No such file or directory inside the new root"
-	# A dynamically linked PROGRAM without its loader in the new root.
+	# A dynamically linked PROGRAM without its loader in the new root (a SANITIZE=1
+	# build's own loader, which root_libs put there, taken out).
 	install -m 755 "$(type -P true)" "$CHROOT/true"
+	rm -f "$CHROOT"/lib*/ld-linux*
 	start "$BIN/blockip" --user "$TUSER" --chroot "$CHROOT" /blocked /true
 	assert_failure 111
 	assert_output --regexp "fatal: --chroot $CHROOT: PROGRAM /true needs /[^ ]*ld-linux[^ ]*: No such file or directory inside the new root"
 	# Found through PATH, as execvp finds it.
 	mkdir -m 755 "$CHROOT/bin"
 	install -m 755 "$BIN/echo" "$CHROOT/bin/echo"
+	root_libs "$CHROOT" "$BIN/echo"
 	run timeout 10 env PATH=/bin "$BIN/blockip" --listen "127.0.0.1:$(free_port)" --log "$LOG" \
 	    --user "$TUSER" --chroot "$CHROOT" --pid-file "$PIDF" --background /blocked echo 3>&-
 	assert_success

@@ -26,6 +26,20 @@ BIN="$TOP/$BUILD"
 # a free UDP port instead), below the kernel's ephemeral range: a port from
 # bind(0) is in that range, where the suites' own client connections
 # (thousands, in the bursts) can take it before the server binds it.
+# root_libs ROOT PROGRAM...: what a dynamically linked PROGRAM loads (a
+# SANITIZE=1 build's are) copied into the new root ROOT at the same paths, so
+# that it can be exec'd inside; nothing for a static one. A sanitized program
+# gets leak detection off: LeakSanitizer needs /proc, which the root lacks.
+root_libs() {
+	local root=$1 lib
+	shift
+	for lib in $(ldd "$@" 2>/dev/null | grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
+		cp -L --parents "$lib" "$root"
+		[[ $lib != */libasan.so* ]] || export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	done
+	chmod -R go+rX "$root"
+}
+
 free_port() {
 	python3 - "${1:-4}" "${2:-tcp}" <<'EOF'
 import random, socket, sys

@@ -440,8 +440,16 @@ udp() {
 	printf 'log_level 3\n' >"$conf"
 	chmod 644 "$conf"
 	ln "$conf" "$root$conf"
+	root_libs "$root" "$BIN/echo"
+	# A SANITIZE=1 build, run again inside the root at the HUP, reads its options and does
+	# its leak check through /proc: there it gets one, in a mount namespace of its own.
+	local pre=()
+	if ldd "$BIN/echo" 2>/dev/null | grep -q libasan; then
+		mkdir -p "$root/proc"
+		pre=(unshare -m sh -c 'mount --bind /proc "$0/proc" && exec "$@"' "$root")
+	fi
 	PORT=$(free_port)
-	standalone "$PORT" "$BIN/echo" --user nobody --chroot "$root" --conf-file "$conf" \
+	standalone "$PORT" "${pre[@]}" "$BIN/echo" --user nobody --chroot "$root" --conf-file "$conf" \
 	    --listen "127.0.0.1:$PORT" --log "$LOG"
 	pid=$SPID
 	assert_equal "$(printf 'first\n' | talk "$PORT")" first
