@@ -321,6 +321,28 @@ EOF
 	wait_until 10 "the server never ended" not kill -0 "$pid"
 }
 
+@test "five HUPs 20 ms apart: one process goes on serving, the last configuration in force" {
+	local conf=$BATS_TEST_TMPDIR/c.conf pid i
+	reloadable "$conf"
+	pid=$SPID
+	printf 'deny 127\\.0\\.0\\.1\nrefusal_message reloaded\\n\n' >>"$conf"
+	for i in 1 2 3 4 5; do
+		kill -HUP "$pid"
+		sleep 0.02
+	done
+	# Each HUP either starts a reload or lands in one (pending across its exec): at least one
+	# re-exec, at most five, and the process is the same one, serving.
+	wait_log "$ACTIVATE_LOG" 'SIGHUP: re-executing'
+	wait_until 20 "the HUPs never settled" eval '[ "$(grep -c "accepting on 1 socket" "$ACTIVATE_LOG")" -eq \
+	    "$(( $(grep -c "SIGHUP: re-executing" "$ACTIVATE_LOG") + 1 ))" ]'
+	assert_equal "$(printf 'new\n' | talk "$PORT")" reloaded
+	kill -0 "$pid"
+	run grep -c 'SIGHUP: re-executing' "$ACTIVATE_LOG"
+	[ "$output" -ge 1 ] && [ "$output" -le 5 ]
+	run grep -E 'error|fatal' "$ACTIVATE_LOG"
+	assert_output ''
+}
+
 @test "HUP with a broken configuration keeps the old one serving, and the log says why" {
 	local conf=$BATS_TEST_TMPDIR/c.conf pid
 	reloadable "$conf"
