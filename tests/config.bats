@@ -543,8 +543,10 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 		extra=--log-level=2
 		case $o in
 		# --listen turns the program into a server on a socket, not this pipe: tests/accept.bats.
-		# So do Net::Server's binding keys (tests/netserver.bats), and log_function is refused.
+		# So do Net::Server's binding keys (tests/netserver.bats); its keys for Perl code, and
+		# sig_passthrough, are refused (tests/netserver.bats).
 		--help|--version|--listen|--port|--host|--ipv|--proto|--log-function) continue ;;
+		--sig-passthrough|--tie-client-stdout|--tied-stdin-callback|--tied-stdout-callback) continue ;;
 		--conf-file) v=/dev/null ;;
 		--log) v=stderr ;;
 		--allow) v='10\..*' ;;
