@@ -64,7 +64,7 @@ endif
 PCRE2_LIBS   := $(shell $(CC) -print-file-name=libpcre2-8.a)
 PCRE2_CFLAGS := $(shell pkg-config --cflags libpcre2-8 2>/dev/null)
 
-LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c common/program.c \
+LIBIO_SRC = common/addr.c common/acl.c common/backend.c common/blocklist.c common/conf.c common/conn.c common/program.c \
             common/daemon.c common/die.c common/filter.c common/io.c common/log.c common/peer.c \
             common/ports.c common/proxy.c common/serve.c common/srctab.c common/text.c common/tlsname.c \
             common/udp.c
