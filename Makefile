@@ -30,6 +30,7 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 #   echo        static    loads nothing at run time
 #   lcecho      static    loads nothing at run time
 #   blockip     static    loads nothing at run time (then execs PROGRAM)
+#   relay       static    loads nothing at run time
 #   cmdserver   dynamic   PAM dlopens its modules at run time, which glibc
 #                         does not support from a static binary
 #   tls         dynamic   links libtls and OpenSSL (Debian's libtls is
@@ -40,7 +41,7 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 # program loads: README.md, "Design decisions".) A new program goes in one of
 # the two lists; a static one needs no rule of its own. SANITIZE=1 links
 # every program dynamically, with ASan and UBSan.
-STATIC_PROGS  = echo lcecho blockip
+STATIC_PROGS  = echo lcecho blockip relay
 DYNAMIC_PROGS = cmdserver tls
 PROGS         = $(STATIC_PROGS) $(DYNAMIC_PROGS)
 STATIC_LDFLAGS  = -static-pie
