@@ -58,10 +58,10 @@ py_backend() {
 }
 
 # relay_loop [OPTION...] BACKEND...: the relay's own accept loop on a free port
-# (PORT, SPID), its log in $LOG.
+# (PORT, SPID), its log and its stderr (a sanitizer's report) in $LOG.
 relay_loop() {
 	PORT=$(free_port)
-	bg "$BIN/relay" --listen "127.0.0.1:$PORT" --user root --log "$LOG" --log-level 4 "$@"
+	bg "$BIN/relay" --listen "127.0.0.1:$PORT" --user root --log "$LOG" --log-level 4 "$@" 2>>"$LOG"
 	SPID=${BG_PIDS##* }
 	wait_listen "$PORT" "$SPID"
 }
@@ -418,6 +418,16 @@ three"
 	assert_output idle
 	run nth_record 1
 	assert_output --regexp " status=0 .*end=idle timeout$"
+}
+
+@test "relay: --session-timeout ends a busy pair at its bound" {
+	echo_backend E
+	activate inetd "$BIN/relay" --log-level 3 --session-timeout 1 "127.0.0.1:$E"
+	run timeout 10 socat -t 5 - "TCP:127.0.0.1:$PORT" < <(for i in $(seq 15); do echo "$i"; sleep 0.2; done)
+	assert_line 1
+	refute_line 15
+	run nth_record 1
+	assert_output --regexp " duration=1\.[0-9]+s status=0 .*end=session timeout$"
 }
 
 @test "relay: --help names every relay option" {
