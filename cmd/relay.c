@@ -66,8 +66,8 @@ set_ping_timeout(void *dest, const char *v, char *err, size_t len)
 
 static const struct conf_opt options[] = {
 	{ .name = "balance", .type = CONF_CHOICE, .dest = &balance, .choices = balance_choices,
-	    .arg = "order|hash|round-robin",
-	    .help = "the first that answers, by client address, or in turn (default order)" },
+	    .arg = "MODE",
+	    .help = "order (the first that answers; default), hash (by client address), round-robin" },
 	{ .name = "connect-timeout", .type = CONF_UINT, .dest = &connect_timeout, .min = 1,
 	    .max = 3600, .arg = "SECS",
 	    .help = "each attempt's connect, and its ping, within SECS (default 5)" },
@@ -940,10 +940,11 @@ process(struct conn *c)
 static const struct service relay_svc = {
 	.name = "relay",
 	.operands = "BACKEND...",
-	.summary = "Relay the client to the first BACKEND (HOST:PORT, [V6ADDR]:PORT or unix:PATH) "
-	    "that answers, both ways, zero-copy.",
+	.summary = "Relay the client to the first BACKEND that answers (HOST:PORT, [V6ADDR]:PORT, "
+	    "unix:PATH), both ways.",
 	.options = options,
 	.min_operands = 1,
+	.exit_extra = "111 also when no backend could be had or the backend reset the connection",
 	.configure = configure,
 	.process_connection = process,
 };
