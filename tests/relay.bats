@@ -159,6 +159,35 @@ time.sleep(60)' "$S" 2>/dev/null
 	assert_output --partial " backend=unix:$BATS_TEST_TMPDIR/b.sock "
 }
 
+@test "relay: an IPv6 backend, [::1]:PORT" {
+	local e6
+	has_ipv6_loopback || skip "no IPv6 loopback"
+	e6=$(free_port 6)
+	bg "$BIN/echo" --rfc862 --listen "[::1]:$e6" --user root --log "$BATS_TEST_TMPDIR/e6.log"
+	wait_listen "$e6" "${BG_PIDS##* }"
+	activate inetd "$BIN/relay" --log-level 3 "[::1]:$e6"
+	run talk "$PORT" <<<"over six"
+	assert_output "over six"
+	run nth_record 1
+	assert_output --partial " backend=[::1]:$e6 "
+}
+
+@test "relay: the common steps come first: a client the rules deny never reaches a backend" {
+	py_backend P echo
+	activate inetd "$BIN/relay" --log-level 3 --cidr-allow 127.0.0.0/8 --cidr-deny 127.0.0.2/32 \
+	    --refusal-message 'no\n' "127.0.0.1:$P"
+	client 127.0.0.2 <<<x >/dev/null
+	run cat "$OUT"
+	assert_output no
+	run child_status 1
+	assert_output 1
+	client 127.0.0.3 <<<allowed >/dev/null
+	run cat "$OUT"
+	assert_output allowed
+	run count "$BATS_TEST_TMPDIR/P.log" accept
+	assert_output 1
+}
+
 @test "relay: every bad BACKEND spelling, unknown options and a bad --balance: a clear error and exit 100" {
 	local long spec
 	long=unix:/$(printf 'x%.0s' {1..120})
@@ -208,6 +237,19 @@ time.sleep(60)' "$S" 2>/dev/null
 		[ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] || fail "hash put every client on one backend ($n1, $n2)"
 		[ $mode = loop ] || kill "$SPID"
 	done
+}
+
+@test "relay: --balance round-robin with a process per connection: no counter to keep, by address as hash" {
+	local i
+	echo_backend E
+	echo_backend F
+	activate inetd "$BIN/relay" --log-level 3 --balance round-robin "127.0.0.1:$E" "127.0.0.1:$F"
+	for i in 1 2 3 4; do
+		client 127.0.0.5 <<<x >/dev/null
+	done
+	nth_record 4 >/dev/null
+	run sh -c "grep -ao 'backend=[^ ]*' '$LOG' | sort -u | wc -l"
+	assert_output 1
 }
 
 @test "relay: --balance round-robin in the accept loop: each backend in turn" {
