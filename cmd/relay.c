@@ -358,15 +358,24 @@ static int64_t pooled_since;
 
 #define POOL_RETRY_MS 1000		/* the least wait before a slot is filled again */
 
+/* Out of descriptors or memory: this process's trouble, not the backend's. */
+static int
+local_error(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
 static void
 slot_failed(struct slot *s, int e)
 {
-	log_msg(LOG_LVL_INFO, "pool: %s: %s", backends[s->backend].name, strerror(e));
+	log_msg(local_error(e) ? LOG_LVL_WARNING : LOG_LVL_INFO, "pool: %s: %s",
+	    backends[s->backend].name, strerror(e));
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
 	s->state = SLOT_EMPTY;
-	mark_down(s->backend);
+	if (!local_error(e))
+		mark_down(s->backend);
 	s->retry_at = io_now_ms() + (down_time ? (int64_t)down_time * 1000 : POOL_RETRY_MS);
 }
 
