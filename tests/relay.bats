@@ -427,6 +427,16 @@ three"
 	assert_output --regexp " in=268435456 out=268435456 .* backend_in=268435456 backend_out=268435456 end=eof$"
 }
 
+@test "relay: where splice is refused (an O_APPEND file: EINVAL), read and write, byte-exact" {
+	echo_backend E
+	head -c 3000000 /dev/urandom >"$BATS_TEST_TMPDIR/in"
+	: >"$BATS_TEST_TMPDIR/got"
+	run -0 sh -c 'exec "$0" --log-level 3 "$1" <"$2" >>"$3"' "$BIN/relay" "127.0.0.1:$E" \
+	    "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
+	assert_output --regexp " in=3000000 out=3000000 .* backend_in=3000000 backend_out=3000000 end=eof$"
+	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
+}
+
 @test "relay: a backend that dies mid-session ends both sides: exit 111, end=reset" {
 	py_backend D die
 	activate inetd "$BIN/relay" --log-level 3 --ping-timeout -1 "127.0.0.1:$D"
