@@ -30,6 +30,7 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 #   echo        static    loads nothing at run time
 #   lcecho      static    loads nothing at run time
 #   blockip     static    loads nothing at run time (then execs PROGRAM)
+#   relay       static    loads nothing at run time
 #   cmdserver   dynamic   PAM dlopens its modules at run time, which glibc
 #                         does not support from a static binary
 #   tls         dynamic   links libtls and OpenSSL (Debian's libtls is
@@ -40,7 +41,7 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 # program loads: README.md, "Design decisions".) A new program goes in one of
 # the two lists; a static one needs no rule of its own. SANITIZE=1 links
 # every program dynamically, with ASan and UBSan.
-STATIC_PROGS  = echo lcecho blockip
+STATIC_PROGS  = echo lcecho blockip relay
 DYNAMIC_PROGS = cmdserver tls
 PROGS         = $(STATIC_PROGS) $(DYNAMIC_PROGS)
 STATIC_LDFLAGS  = -static-pie
@@ -64,7 +65,7 @@ endif
 PCRE2_LIBS   := $(shell $(CC) -print-file-name=libpcre2-8.a)
 PCRE2_CFLAGS := $(shell pkg-config --cflags libpcre2-8 2>/dev/null)
 
-LIBIO_SRC = common/addr.c common/acl.c common/blocklist.c common/conf.c common/conn.c common/program.c \
+LIBIO_SRC = common/addr.c common/acl.c common/backend.c common/blocklist.c common/conf.c common/conn.c common/program.c \
             common/daemon.c common/die.c common/filter.c common/io.c common/log.c common/peer.c \
             common/ports.c common/proxy.c common/serve.c common/srctab.c common/text.c common/tlsname.c \
             common/udp.c

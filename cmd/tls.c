@@ -176,15 +176,6 @@ pre_connection(struct conn *c)
 	return acl_refused(c->access) ? CONN_REFUSE : CONN_ACCEPT;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void
 set_nonblock(int fd)
 {
@@ -278,14 +269,14 @@ sent_nothing(int fd, int fin)
 static int
 handshake(struct conn *c, struct tls *t, int fd, int wfd)
 {
-	int64_t until = now_ms() + (int64_t)handshake_timeout * 1000;
+	int64_t until = io_now_ms() + (int64_t)handshake_timeout * 1000;
 	char why[256];
 	int r;
 
 	while ((r = tls_handshake(t)) == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
 		struct pollfd p = { .fd = r == TLS_WANT_POLLIN ? fd : wfd,
 		    .events = r == TLS_WANT_POLLIN ? POLLIN : POLLOUT };
-		int64_t left = until - now_ms();
+		int64_t left = until - io_now_ms();
 		int stop = io_stopped();
 
 		if (stop) {
@@ -300,7 +291,7 @@ handshake(struct conn *c, struct tls *t, int fd, int wfd)
 			return conn_end(c, EXIT_REFUSED, "refused", "tls: handshake: %s",
 			    io_end_name((enum io_end)stop)), -1;
 		}
-		if (left <= 0 || (poll(&p, 1, (int)left) == 0 && now_ms() >= until)) {
+		if (left <= 0 || (poll(&p, 1, (int)left) == 0 && io_now_ms() >= until)) {
 			c->io.end = IO_ERROR;
 			return conn_end(c, EXIT_REFUSED, "refused", "tls: handshake timed out "
 			    "after %lus", handshake_timeout), -1;
@@ -618,7 +609,7 @@ step(struct relay *r)
 static void
 relay(struct relay *r, int pidfd, unsigned idle)
 {
-	int64_t last = now_ms(), drain_until = 0;
+	int64_t last = io_now_ms(), drain_until = 0;
 
 	for (;;) {
 		struct pollfd p[4];
@@ -626,7 +617,7 @@ relay(struct relay *r, int pidfd, unsigned idle)
 		int n = 0, pr, stop, i, k, timeout = -1;
 
 		while (!r->end && step(r))
-			last = now_ms();
+			last = io_now_ms();
 		if (r->end)
 			return;
 		/* Done both ways (a direction whose reader is gone: once its client is done too). */
@@ -659,7 +650,7 @@ relay(struct relay *r, int pidfd, unsigned idle)
 		if (pidfd >= 0 && r->down.shut && !drain_until)
 			p[n++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
 		if (drain_until) {
-			int64_t left = drain_until - now_ms();
+			int64_t left = drain_until - io_now_ms();
 
 			if (left <= 0) {
 				r->end = IO_OK;
@@ -668,7 +659,7 @@ relay(struct relay *r, int pidfd, unsigned idle)
 			timeout = (int)left;
 		}
 		if (idle) {
-			int64_t left = last + (int64_t)idle * 1000 - now_ms();
+			int64_t left = last + (int64_t)idle * 1000 - io_now_ms();
 
 			if (left <= 0) {
 				r->end = IO_IDLE;
@@ -700,7 +691,7 @@ relay(struct relay *r, int pidfd, unsigned idle)
 				return;
 			}
 			r->up.discard = 1, r->up.shut = 1, r->up.len = 0;
-			drain_until = now_ms() + RELAY_DRAIN_MS;
+			drain_until = io_now_ms() + RELAY_DRAIN_MS;
 		}
 	}
 }
@@ -714,12 +705,12 @@ relay(struct relay *r, int pidfd, unsigned idle)
 static int
 reap(pid_t pid, int pidfd)
 {
-	int64_t t0 = now_ms();
+	int64_t t0 = io_now_ms();
 	int st, sig = 0;
 	pid_t w;
 
 	while ((w = waitpid(pid, &st, WNOHANG)) == 0 || (w < 0 && errno == EINTR)) {
-		int64_t waited = now_ms() - t0;
+		int64_t waited = io_now_ms() - t0;
 
 		if (w == 0 && sig == 0 && waited >= REAP_GRACE_MS)
 			kill(pid, sig = SIGTERM);

@@ -42,6 +42,9 @@ struct conn_msg {
 	char s[CONN_MSG_MAX];
 };
 
+/* A conf_opt's set for a struct conn_msg (dest): the text, C escapes decoded. */
+int conn_msg_set(void *dest, const char *v, char *err, size_t len);
+
 /*
  * The options every program has (inetkit.conf(5)). Each value is parsed
  * once, where it is read: the rules are compiled, the addresses parsed.

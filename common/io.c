@@ -30,8 +30,9 @@ static volatile sig_atomic_t stopped;
  */
 static volatile int64_t deadline_session, deadline_login;
 
-static int64_t
-mono_ms(void)
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t
+io_now_ms(void)
 {
 	struct timespec t;
 
@@ -84,7 +85,7 @@ on_signal(int sig)
 		ring_in(100, 100);
 		return;
 	}
-	now = mono_ms();
+	now = io_now_ms();
 	if (deadline_login && deadline_login <= now)
 		stopped = IO_LOGIN;
 	else if (deadline_session && deadline_session <= now)
@@ -133,7 +134,7 @@ io_deadline(enum io_end why, const struct timespec *base, unsigned secs)
 {
 	sigset_t block, orig;
 	/* base rounded up to its millisecond: a deadline never rings before secs have passed. */
-	int64_t now = mono_ms(), at = secs ? (int64_t)base->tv_sec * 1000
+	int64_t now = io_now_ms(), at = secs ? (int64_t)base->tv_sec * 1000
 	    + (base->tv_nsec + 999999) / 1000000 + (int64_t)secs * 1000 : 0;
 
 	sigemptyset(&block);

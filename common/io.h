@@ -74,5 +74,6 @@ void io_linger(int rfd, int wfd);
 const char *io_end_name(enum io_end e);
 int io_write_all(int fd, const void *buf, size_t len, const struct io_write_how *how);
 long io_ms_since(const struct timespec *t0);
+int64_t io_now_ms(void);
 
 #endif

@@ -225,9 +225,9 @@ set_rate(void *dest, const char *v, char *err, size_t len)
 	return -1;
 }
 
-/* A message's text, C escapes decoded. */
-static int
-set_msg(void *dest, const char *v, char *err, size_t len)
+/* A message's text, C escapes decoded (conn.h). */
+int
+conn_msg_set(void *dest, const char *v, char *err, size_t len)
 {
 	struct conn_msg *m = dest;
 	const char *why;
@@ -377,11 +377,11 @@ static const struct conf_opt common_opts[] = {
 	    .dest = &settings.limits.penalty_after, .min = 1, .max = 1000, .arg = "N",
 	    .help = "refusals of a source before its first penalty (default 1)" },
 	{ .name = "refusal-message", .type = CONF_FUNC,
-	    .dest = &settings.refusal_msg, .set = set_msg, .arg = "TEXT",
+	    .dest = &settings.refusal_msg, .set = conn_msg_set, .arg = "TEXT",
 	    .help = "send TEXT to a client refused by rules, limits or the block list (default none)"
 	    },
 	{ .name = "timeout-message", .type = CONF_FUNC,
-	    .dest = &settings.timeout_msg, .set = set_msg, .arg = "TEXT",
+	    .dest = &settings.timeout_msg, .set = conn_msg_set, .arg = "TEXT",
 	    .help = "send TEXT to a client whose session timed out (default none)" },
 	{ .name = "drain-timeout", .type = CONF_UINT,
 	    .dest = &settings.serve.drain_timeout, .max = 3600, .arg = "SECS",

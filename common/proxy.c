@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -260,6 +261,55 @@ proxy_read(int fd, char *buf, unsigned timeout_ms, struct proxy_hdr *h, size_t *
 		have += (size_t)n;
 		*got = have;
 	}
+}
+
+/*
+ * The sending side, for a relay: the header that names h->src:sport to
+ * h->dst:dport (TCP over IPv4 or IPv6), or, h->local set or the families
+ * apart, a v1 "UNKNOWN" or a v2 LOCAL header. Returns its length, or -1 if
+ * cap (PROXY_V1_MAX or more suffices for v1, PROXY_V2_FIXED + 36 for v2)
+ * cannot hold it. proxy_parse reads it back as the same header.
+ */
+ssize_t
+proxy_format(int version, const struct proxy_hdr *h, void *buf, size_t cap)
+{
+	unsigned char *b = buf;
+	char s[ADDR_STRMAX], d[ADDR_STRMAX];
+	int local = h->local || h->src.family != h->dst.family
+	    || (h->src.family != AF_INET && h->src.family != AF_INET6)
+	    || h->sport > 65535 || h->dport > 65535;
+	size_t alen;
+	int n;
+
+	if (version == 1) {
+		if (local)
+			n = snprintf(buf, cap, "PROXY UNKNOWN\r\n");
+		else {
+			addr_format(&h->src, s);
+			addr_format(&h->dst, d);
+			n = snprintf(buf, cap, "PROXY %s %s %s %u %u\r\n",
+			    h->src.family == AF_INET ? "TCP4" : "TCP6", s, d, h->sport, h->dport);
+		}
+		return n < 0 || (size_t)n >= cap ? -1 : (ssize_t)n;
+	}
+	alen = local ? 0 : h->src.family == AF_INET ? 4 : 16;
+	if (cap < PROXY_V2_FIXED + 2 * alen + (local ? 0 : 4))
+		return -1;
+	memcpy(b, v2sig, sizeof v2sig);
+	b[12] = local ? 0x20 : 0x21;		/* version 2, LOCAL or PROXY */
+	b[13] = local ? 0x00 : h->src.family == AF_INET ? 0x11 : 0x21;	/* TCP over IPv4, IPv6 */
+	n = local ? 0 : (int)(2 * alen + 4);
+	b[14] = (unsigned char)(n >> 8);
+	b[15] = (unsigned char)n;
+	if (!local) {
+		memcpy(b + PROXY_V2_FIXED, h->src.bytes, alen);
+		memcpy(b + PROXY_V2_FIXED + alen, h->dst.bytes, alen);
+		b[PROXY_V2_FIXED + 2 * alen] = (unsigned char)(h->sport >> 8);
+		b[PROXY_V2_FIXED + 2 * alen + 1] = (unsigned char)h->sport;
+		b[PROXY_V2_FIXED + 2 * alen + 2] = (unsigned char)(h->dport >> 8);
+		b[PROXY_V2_FIXED + 2 * alen + 3] = (unsigned char)h->dport;
+	}
+	return (ssize_t)(PROXY_V2_FIXED + (size_t)n);
 }
 
 const char *

@@ -9,9 +9,11 @@
 
 /*
  * The PROXY protocol (HAProxy's proxy-protocol.txt), versions 1 and 2, on
- * the receiving side. proxy_parse() is a pure function over a byte buffer
- * (the fuzz target); proxy_read() takes a header off a socket without
- * consuming any byte of the stream behind it.
+ * the receiving side, and proxy_format() on the sending side (relay's
+ * --send-proxy). proxy_parse() is a pure function over a byte buffer (the
+ * fuzz target, which reads proxy_format's headers back too); proxy_read()
+ * takes a header off a socket without consuming any byte of the stream
+ * behind it.
  */
 #define PROXY_V1_MIN 15			/* "PROXY UNKNOWN\r\n" */
 #define PROXY_V1_MAX 107		/* the specification's limit, CRLF included */
@@ -44,5 +46,7 @@ ssize_t proxy_parse(const void *buf, size_t len, struct proxy_hdr *h);
 enum proxy_status proxy_read(int fd, char *buf, unsigned timeout_ms, struct proxy_hdr *h,
     size_t *got);
 const char *proxy_status_name(enum proxy_status s);
+/* The header naming h's client, version 1 or 2, into buf[cap]: its length, or -1. */
+ssize_t proxy_format(int version, const struct proxy_hdr *h, void *buf, size_t cap);
 
 #endif

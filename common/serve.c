@@ -385,7 +385,11 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 		}
 		sc.admitted = o->tab != NULL;
 	}
+	if (o->forking)
+		o->forking(o->hook_arg, SERVE_FORK_BEFORE, &ss, len);
 	c.pid = fork();
+	if (c.pid != 0 && o->forking)
+		o->forking(o->hook_arg, SERVE_FORK_PARENT, &ss, len);
 	if (c.pid < 0) {
 		log_msg(LOG_LVL_ERR, "unable to fork: %s", strerror(errno));
 		close(fd);
@@ -409,6 +413,8 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
 		sigprocmask(SIG_SETMASK, orig, NULL);
+		if (o->forking)
+			o->forking(o->hook_arg, SERVE_FORK_CHILD, &ss, len);
 		_exit(child(&sc, arg));
 	}
 	close(fd);
@@ -484,8 +490,9 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	struct sigaction sa;
 	siginfo_t si;
 	sigset_t block, orig;
-	size_t i, n, nrep, *who;
-	int r;
+	struct timespec ts;
+	size_t i, n, ne, nrep, *who;
+	int r, timeout;
 
 	if (nfds == 0 || nfds > SERVE_LISTEN_MAX || o->max_connections == 0
 	    || o->max_connections > SERVE_CONN_MAX) {
@@ -494,8 +501,8 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	}
 	/* The children of the process that exec'd this one on SIGHUP are ours to wait for. */
 	children = calloc(o->max_connections + o->nadopt, sizeof *children);
-	/* Reports first, then the listening sockets, which a full server leaves out. */
-	p = calloc(o->max_connections + nfds, sizeof *p);
+	/* Reports first, then the listening sockets, which a full server leaves out, then the hook's. */
+	p = calloc(o->max_connections + nfds + o->nextra, sizeof *p);
 	who = calloc(o->max_connections, sizeof *who);
 	if (!children || !p || !who) {
 		free(children);
@@ -542,11 +549,17 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		}
 		/* Full: stop accepting, and the kernel's backlog holds the rest. */
 		n = nrep + (nchildren < o->max_connections ? nfds : 0);
-		r = ppoll(p, n, NULL, &orig);
+		timeout = -1;
+		ne = o->poll_fds ? o->poll_fds(o->hook_arg, p + n, o->nextra, &timeout) : 0;
+		ts.tv_sec = timeout / 1000;
+		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		r = ppoll(p, n + ne, timeout < 0 ? NULL : &ts, &orig);
 		if (r < 0 && errno != EINTR) {
 			log_msg(LOG_LVL_ERR, "unable to poll: %s", strerror(errno));
 			break;
 		}
+		if (r >= 0 && o->polled)
+			o->polled(o->hook_arg, p + n, ne);
 		if (r <= 0)
 			continue;
 		for (i = 0; i < nrep; i++)

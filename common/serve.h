@@ -26,6 +26,11 @@
 #define SERVE_CONN_MAX 4096		/* the highest --max-connections */
 #define SERVE_REPORT_MS 2000		/* a child's wait for the listener's answer */
 
+struct pollfd;
+
+/* Where a fork is, for serve_opts' forking hook. */
+enum serve_fork { SERVE_FORK_BEFORE, SERVE_FORK_CHILD, SERVE_FORK_PARENT };
+
 struct serve_opts {
 	unsigned long max_connections;	/* served at once */
 	unsigned long max_per_source;	/* per address; 0 = no limit */
@@ -44,6 +49,22 @@ struct serve_opts {
 	void *reload_arg;
 	const pid_t *adopt;		/* children of the process that exec'd this one */
 	size_t nadopt;
+	/*
+	 * A program's own part in the loop (relay's pool of connections to
+	 * its backends), NULL if none. poll_fds adds at most nextra fds to
+	 * the loop's poll and may lower *timeout_ms (-1: none) for a timer of
+	 * its own; polled gets them back after every wake-up, before any
+	 * accept. forking is called around every child's fork: BEFORE with
+	 * the client's socket address, then CHILD in the child (its
+	 * listening sockets closed) or PARENT in the listener, after a failed
+	 * fork too.
+	 */
+	size_t nextra;
+	size_t (*poll_fds)(void *arg, struct pollfd *p, size_t cap, int *timeout_ms);
+	void (*polled)(void *arg, const struct pollfd *p, size_t n);
+	void (*forking)(void *arg, enum serve_fork stage, const struct sockaddr_storage *ss,
+	    socklen_t len);
+	void *hook_arg;
 };
 
 /* What serve_loop handles: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT. */

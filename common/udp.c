@@ -123,15 +123,6 @@ on_term(int sig)
 		got_term = sig;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 int
 udp_is_datagram(int fd)
 {
@@ -432,7 +423,7 @@ blocked(struct udp *u, const struct addr *a)
 	struct blocklist_match m;
 
 	if (blocklist_hold(&u->bl, s->block_list, s->block_list_index, s->block_list_on_error,
-	    mono_ms())) {
+	    io_now_ms())) {
 		conn_log_blocklist(s->block_list, &u->bl.d);
 		if (u->bl.d.verdict != BLOCKLIST_PASS)
 			log_msg(u->bl.d.refuse ? LOG_LVL_ERR : LOG_LVL_WARNING, "%s: %s every "
@@ -573,7 +564,7 @@ take(struct udp *u, const struct sock *s)
 		}
 		u->st.in++;
 		u->st.bytes_in += (uint64_t)n;
-		u->last_ms = mono_ms();
+		u->last_ms = io_now_ms();
 		one(u, s, &src, m.msg_namelen, &m, (size_t)n < sizeof in_buf ? (size_t)n
 		    : sizeof in_buf);
 	}
@@ -601,7 +592,7 @@ log_record(const struct udp *u, int status, const char *end, int64_t start_ms)
 	snprintf(num[3], sizeof num[3], "%llu", (unsigned long long)st->bytes_out);
 	snprintf(sources, sizeof sources, "%llu%s", (unsigned long long)st->sources,
 	    st->capped ? "+" : "");
-	snprintf(dur, sizeof dur, "%.3f", (double)(mono_ms() - start_ms) / 1000.0);
+	snprintf(dur, sizeof dur, "%.3f", (double)(io_now_ms() - start_ms) / 1000.0);
 	snprintf(sts, sizeof sts, "%d", status);
 	f[nf++] = (struct log_field){ "INETKIT_VERDICT", "served" };
 	f[nf++] = (struct log_field){ "INETKIT_PROTO", "udp" };
@@ -656,7 +647,7 @@ udp_serve(struct conn *c, const int *fds, size_t n, int activated, udp_reload_fn
 	struct timespec ts;
 	sigset_t block, orig;
 	enum io_end end = IO_TERM, why;
-	int64_t start_ms = mono_ms(), at, now;
+	int64_t start_ms = io_now_ms(), at, now;
 	size_t i;
 	int status = EXIT_SERVED, r;
 
@@ -696,7 +687,7 @@ udp_serve(struct conn *c, const int *fds, size_t n, int activated, udp_reload_fn
 			log_record(&u, EXIT_SERVED, "reload", start_ms);
 			memset(&u.st, 0, sizeof u.st);
 			memset(seen, 0, sizeof seen);
-			start_ms = mono_ms();
+			start_ms = io_now_ms();
 			if (reload)
 				reload(fds, n, NULL, 0, NULL);
 			else
@@ -704,7 +695,7 @@ udp_serve(struct conn *c, const int *fds, size_t n, int activated, udp_reload_fn
 			continue;
 		}
 		at = next_deadline(&u, activated, start_ms, &why);
-		now = mono_ms();
+		now = io_now_ms();
 		if (at >= 0 && now >= at) {
 			end = why;
 			break;

@@ -16,9 +16,9 @@ load deploy_helpers
 SERVICE_UNITS="inetkit-cmdserver-listen.service inetkit-cmdserver-pam@.service
 inetkit-cmdserver@.service inetkit-echo-guarded-listen.service inetkit-echo-guarded@.service
 inetkit-echo-listen.service inetkit-echo@.service inetkit-lcecho-listen.service
-inetkit-lcecho@.service inetkit-echo-udp.service"
+inetkit-lcecho@.service inetkit-echo-udp.service inetkit-relay-listen.service inetkit-relay@.service"
 # The entries of stream services, each run below and bounding a busy session.
-XINETD_ENTRIES="inetkit-cmdserver inetkit-echo inetkit-echo-guarded inetkit-lcecho"
+XINETD_ENTRIES="inetkit-cmdserver inetkit-echo inetkit-echo-guarded inetkit-lcecho inetkit-relay"
 # echo over UDP (wait = yes: one process for every datagram), run below.
 UDP_XINETD_ENTRIES="inetkit-echo-udp"
 # The TLS units and entries (TLS_SERVICE_UNITS, TLS_XINETD_ENTRIES in
@@ -94,7 +94,8 @@ serve() {
 	for e in "$@"; do envs+=(-E "$e"); done
 	mkdir -p -m 700 "$rundir"
 	serve_unit "$u" "${envs[@]}" --sub '${CREDENTIALS_DIRECTORY}/htpasswd' "$FIX/htpasswd" \
-	    --sub '${RUNTIME_DIRECTORY}' "$rundir" --sub "$SYSCONF/inetkit/blocked" "$FIX/blocked"
+	    --sub '${RUNTIME_DIRECTORY}' "$rundir" --sub "$SYSCONF/inetkit/blocked" "$FIX/blocked" \
+	    --sub 127.0.0.1:8010 "127.0.0.1:${RELAY_BACKEND:-8010}"
 }
 
 # say PORT FORMAT [SOCAT-OPTIONS]: sends printf FORMAT to 127.0.0.1:PORT and
@@ -147,7 +148,18 @@ xinetd_enable() {
 # The entry's files in SYSCONFDIR, in its copy $1, replaced by the test's.
 xinetd_fixtures() {
 	sed -i -e "s|$SYSCONF/inetkit/cmdserver.htpasswd|$FIX/htpasswd|g" \
-	    -e "s|$SYSCONF/inetkit/blocked|$FIX/blocked|g" "$1"
+	    -e "s|$SYSCONF/inetkit/blocked|$FIX/blocked|g" \
+	    -e "s| 127\.0\.0\.1:8010\$| 127.0.0.1:${RELAY_BACKEND:-8010}|" "$1"
+}
+
+# The relay's units and entry name echo on 127.0.0.1:8010 as their BACKEND:
+# an echo in its accept loop on a free port stands in (RELAY_BACKEND, put in
+# place of 8010 by serve and xinetd_fixtures).
+relay_backend() {
+	RELAY_BACKEND=$(free_port)
+	bg "$BIN/echo" --listen "127.0.0.1:$RELAY_BACKEND" --user root --log-level 3 \
+	    --log "$BATS_TEST_TMPDIR/echo.log"
+	wait_listen "$RELAY_BACKEND" "${BG_PIDS##* }"
 }
 
 # Checks that the paths in the units and xinetd entries under $1 (a DESTDIR
@@ -365,6 +377,25 @@ assert_guarded() {
 	alive "$SPID" "the accept loop"
 }
 
+@test "inetkit-relay@.service (Accept=yes) relays to echo through systemd-socket-activate --inetd -a" {
+	relay_backend
+	serve inetkit-relay@.service
+	say "$PORT" 'Hello relay\n'
+	assert_reply 'Hello relay\n'
+	wait_log "$BATS_TEST_TMPDIR/echo.log" 'served peer=127\.0\.0\.1:'
+}
+
+@test "inetkit-relay-listen.service (Accept=no) relays to echo from its accept loop" {
+	relay_backend
+	serve inetkit-relay-listen.service
+	say "$PORT" 'one\n'
+	assert_reply 'one\n'
+	say "$PORT" 'two\n'
+	assert_reply 'two\n'
+	run readlink "/proc/$SPID/exe"
+	assert_output "$DEST$PKGDIR/relay"
+}
+
 # --- every installed xinetd entry under a real xinetd ----------------------------
 
 @test "every installed xinetd entry runs as its own user and group, made as its header says, and bounds its session" {
@@ -415,6 +446,15 @@ assert_guarded() {
 	assert_reply 'Hello xinetd\n'
 	wait_log -F "$XINETD_LOG" "EXIT: inetkit-echo status=0" 10
 	assert_served_as inetkit-echo echo 'held\n' 'held\n'
+}
+
+@test "the installed inetkit-relay xinetd entry relays to echo under xinetd, as inetkit-relay" {
+	relay_backend
+	xinetd_installed inetkit-relay
+	say "$PORT" 'Hello relay\n'
+	assert_reply 'Hello relay\n'
+	wait_log -F "$XINETD_LOG" "EXIT: inetkit-relay status=0" 10
+	assert_served_as inetkit-relay relay 'held\n' 'held\n'
 }
 
 @test "the installed inetkit-lcecho xinetd entry lower-cases under xinetd, as inetkit-lcecho" {
@@ -490,6 +530,7 @@ reply 0 exact from 127.0.0.1 $PORT"
 	for e in $XINETD_ENTRIES; do
 		login=
 		[ "$e" != inetkit-cmdserver ] || login='dougm\nfoobar\n'
+		[ "$e" != inetkit-relay ] || relay_backend
 		XINETD_EDIT="s/--session-timeout $SESSION_TIMEOUT\\([[:space:]]\\|\$\\)/--session-timeout 2\\1/" \
 		    xinetd_installed "$e"
 		# A line every 0.2 s, far inside the idle timeout: only the session bound ends it.

@@ -8,6 +8,9 @@ SERVICES="echo lcecho"
 # tls in front of echo and cmdserver (tests/tls-units.bats runs them): held
 # to the same exposure bound.
 TLS_SERVICES="tls-echo tls-cmdserver"
+# relay in front of echo (8013 to 8010): the network allowed to loopback, held
+# to the same exposure bound.
+RELAY_SERVICES="relay"
 MAX_EXPOSURE=1.5
 
 setup_file() {
@@ -85,7 +88,7 @@ setup_file() {
 
 @test "the services never log to the client's socket" {
 	local u=$DEST$(unitdir) s
-	for s in $SERVICES; do
+	for s in $SERVICES $RELAY_SERVICES; do
 		run grep -E '^Standard(Input|Output|Error)=' "$u/inetkit-$s@.service"
 		assert_success
 		assert_output "StandardInput=socket
@@ -96,7 +99,7 @@ StandardError=journal"
 
 @test "systemd-analyze security rates each service at exposure 1.5 or less" {
 	local s e u=$VERIFY$(unitdir)
-	for s in $SERVICES $TLS_SERVICES; do
+	for s in $SERVICES $TLS_SERVICES $RELAY_SERVICES; do
 		run timeout 60 systemd-analyze security --offline=true --no-pager \
 		    "$u/inetkit-$s@.service"
 		assert_success
@@ -112,7 +115,7 @@ StandardError=journal"
 
 @test "xinetd entries carry the installed path and are disabled" {
 	local s x=$DEST/etc/xinetd.d
-	for s in echo lcecho; do
+	for s in echo lcecho $RELAY_SERVICES; do
 		[ -f "$x/inetkit-$s" ] || fail "no $x/inetkit-$s"
 		run grep -E '^[[:space:]]*server[[:space:]]*=' "$x/inetkit-$s"
 		assert_success
@@ -138,7 +141,7 @@ StandardError=journal"
 
 @test "xinetd reads the generated entries without a complaint once enabled" {
 	local s
-	for s in echo lcecho; do
+	for s in echo lcecho $RELAY_SERVICES; do
 		start_xinetd "$DEST/etc/xinetd.d/inetkit-$s"
 		run grep -E 'ERROR|WARNING|bad' "$XINETD_OWN"
 		assert_failure 1
@@ -167,7 +170,7 @@ teardown() {
 
 @test "every service also ships an Accept=no variant: listening socket, bounded, reloadable, exposure 1.5 or less" {
 	local u=$VERIFY$(unitdir) s n=0
-	for s in echo lcecho cmdserver echo-guarded $TLS_SERVICES; do
+	for s in echo lcecho cmdserver echo-guarded $TLS_SERVICES $RELAY_SERVICES; do
 		n=$((n + 1))
 		run grep -x "Accept=no" "$DEST$(unitdir)/inetkit-$s-listen.socket"
 		assert_success
@@ -185,7 +188,35 @@ teardown() {
 		assert_success
 		assert_exposure "$u/inetkit-$s-listen.service" 1.5
 	done
-	[ "$n" -eq 6 ]
+	[ "$n" -eq 7 ]
+}
+
+@test "relay's units: 8013 in front of echo on 8010, both kinds; the network, to loopback only" {
+	local u=$DEST$(unitdir) f
+	run grep -x 'ExecStart=/usr/local/libexec/inetkit/relay --session-timeout 3600 --state-dir ${RUNTIME_DIRECTORY} 127.0.0.1:8010' \
+	    "$u/inetkit-relay@.service"
+	assert_success
+	run grep -x 'ExecStart=/usr/local/libexec/inetkit/relay --session-timeout 3600 127.0.0.1:8010' \
+	    "$u/inetkit-relay-listen.service"
+	assert_success
+	run grep -E '^(ListenStream|Accept)=' "$u/inetkit-relay.socket" "$u/inetkit-relay-listen.socket"
+	assert_output "$u/inetkit-relay.socket:ListenStream=8013
+$u/inetkit-relay.socket:Accept=yes
+$u/inetkit-relay-listen.socket:ListenStream=8013
+$u/inetkit-relay-listen.socket:Accept=no"
+	for f in "$u/inetkit-relay@.service" "$u/inetkit-relay-listen.service"; do
+		# It connects out: no PrivateNetwork=, IP to loopback only, TCP and UNIX sockets.
+		run grep -E '^(PrivateNetwork|IPAddressDeny|IPAddressAllow|RestrictAddressFamilies)=' "$f"
+		assert_output "IPAddressDeny=any
+IPAddressAllow=localhost
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"
+		# Every other hardening line is echo's.
+		run diff <(grep -E '^[A-Z][A-Za-z]*=' "${f/relay/echo}" |
+		    grep -Ev '^(Description|Documentation|ExecStart|User|RuntimeDirectory|PrivateNetwork|IPAddress[A-Za-z]*|RestrictAddressFamilies)=' | sort) \
+		    <(grep -E '^[A-Z][A-Za-z]*=' "$f" |
+		    grep -Ev '^(Description|Documentation|ExecStart|User|RuntimeDirectory|PrivateNetwork|IPAddress[A-Za-z]*|RestrictAddressFamilies)=' | sort)
+		assert_success
+	done
 }
 
 @test "echo over UDP: a datagram socket on 8010 with Accept=no, its service as hardened as inetkit-echo-listen's" {
