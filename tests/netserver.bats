@@ -498,13 +498,14 @@ sample_accounts() {
 sample_copies() {
 	SHARED=$(mktemp -d /tmp/inetkit-sample.XXXXXX)
 	chmod 755 "$SHARED"
-	cp "$BIN/echo" "$BIN/lcecho" "$BIN/cmdserver" "$BIN/blockip" "$BIN/tls" "$SHARED/"
+	cp "$BIN/echo" "$BIN/lcecho" "$BIN/cmdserver" "$BIN/blockip" "$BIN/tls" "$BIN/relay" "$SHARED/"
 	: >"$SHARED/empty.list"
 	: >"$SHARED/empty.htpasswd"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
 	    -days 2 -keyout "$SHARED/k.pem" -out "$SHARED/c.pem" 2>/dev/null
 	chmod 644 "$SHARED"/*
-	chmod 755 "$SHARED/echo" "$SHARED/lcecho" "$SHARED/cmdserver" "$SHARED/blockip" "$SHARED/tls"
+	chmod 755 "$SHARED/echo" "$SHARED/lcecho" "$SHARED/cmdserver" "$SHARED/blockip" "$SHARED/tls" \
+	    "$SHARED/relay"
 }
 
 # What the sample writes outside the test's own directory, put back as it was.
@@ -529,7 +530,7 @@ sample_answers() {
 	local prog=$1 port
 	for port in 20205 20204; do
 		case $prog in
-		echo|blockip) assert_equal "$(printf 'Hi %s\n' "$port" | talk "$port")" "Hi $port" ;;
+		echo|blockip|relay) assert_equal "$(printf 'Hi %s\n' "$port" | talk "$port")" "Hi $port" ;;
 		lcecho) assert_equal "$(printf 'Hi %s\n' "$port" | talk "$port")" "hi $port" ;;
 		# A login given up is a refusal, and its penalty (1 s) would refuse the next port.
 		cmdserver) printf '' | talk "$port" | grep -q 'Login:' || fail "no Login: on $port"
@@ -541,12 +542,17 @@ sample_answers() {
 }
 
 @test "Net::Server's sample test.conf, as it stands, through every program, stand-alone" {
-	local prog pid args
+	local prog pid args bport
 	sample_accounts
 	sample_copies
 	sample_save
-	for prog in echo lcecho cmdserver blockip tls; do
+	# relay's backend: an echo of its own, in its accept loop.
+	bport=$(free_port)
+	bg "$SHARED/echo" --listen "127.0.0.1:$bport" --user root </dev/null 3>&-
+	wait_listen "$bport"
+	for prog in echo lcecho cmdserver blockip tls relay; do
 		case $prog in
+		relay) args=("127.0.0.1:$bport") ;;
 		# PROGRAM writes its record in blockip's log file, at a level of its own.
 		blockip) args=("$SHARED/empty.list" "$SHARED/echo" --log-level 3) ;;
 		tls) args=(--cert "$SHARED/c.pem" --key "$SHARED/k.pem" "$SHARED/echo") ;;
