@@ -817,41 +817,56 @@ tried_add(char *tried, size_t *at, size_t i, const char *why)
 		*at = *at + (size_t)n < RELAY_TRIED_MAX ? *at + (size_t)n : RELAY_TRIED_MAX - 1;
 }
 
+/* The PROXY header, and the ping if one is due, on fd: 0, or -1 with *why and fd closed. */
+static int
+validate(struct conn *c, int fd, int64_t idle_ms, const char **why)
+{
+	if ((send_proxy && proxy_header(c, fd, why) < 0) || (wants_ping(idle_ms) && ping(fd, why) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * A validated connection to backend i: the kept one if this child was
- * handed it (unless its backend has closed it since), else a new one.
- * The fd, or -1 with *why; *pooled says which.
+ * handed it, else a new one. The fd, or -1 with *why; *pooled says which.
+ *
+ * The backend may have closed or reset the kept one since the listener
+ * last looked (it waited for this client's PROXY header, or raced the
+ * fork): then it is readable (EOF, bytes no client asked for) or has an
+ * error (ECONNRESET); only nothing to read yet is a live idle connection.
+ * A kept one that fails, there or at its ping, says nothing of its
+ * backend, which a new connection is then asked: the client notices
+ * nothing, and the backend is not marked down for an old connection.
  */
 static int
 open_backend(struct conn *c, size_t i, const char **why, int *pooled)
 {
-	int64_t since = io_now_ms();
+	ssize_t n;
 	char b;
-	int fd = -1;
+	int fd;
 
 	*pooled = 0;
 	if (pooled_fd >= 0 && pooled_backend == i) {
 		fd = pooled_fd;
 		pooled_fd = -1;
-		if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
-			close(fd);	/* closed, or bytes no client asked for: a new one */
-			fd = -1;
-		} else {
+		if ((n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT)) >= 0 || errno != EAGAIN) {
+			*why = n == 0 ? "closed" : n > 0 ? "unasked bytes" : why_word(errno);
+			close(fd);
+		} else if (validate(c, fd, io_now_ms() - pooled_since, why) == 0) {
 			*pooled = 1;
-			since = pooled_since;
+			return fd;
 		}
+		log_msg(LOG_LVL_INFO, "pool: a kept connection to %s failed (%s): a new one",
+		    backends[i].name, *why);
+		if (io_stopped())
+			return -1;
 	}
-	if (fd < 0 && (fd = connect_to(i, why)) < 0)
+	if ((fd = connect_to(i, why)) < 0)
 		return -1;
-	if (send_proxy && proxy_header(c, fd, why) < 0) {
-		close(fd);
-		return -1;
-	}
-	if (wants_ping(io_now_ms() - since) && ping(fd, why) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	/* A new connection was used just now: under --ping-timeout N it is not pinged. */
+	return validate(c, fd, 0, why) < 0 ? -1 : fd;
 }
 
 /*

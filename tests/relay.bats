@@ -313,6 +313,53 @@ time.sleep(60)' "$S" 2>/dev/null
 	assert_output --regexp " backend=127\.0\.0\.1:$E connect_ms=pool:[0-9]+ "
 }
 
+@test "relay: --pool: a kept connection its backend reset after the fork is dropped, unnoticed by the client" {
+	py_backend P rst
+	echo_backend E
+	# --down-time 0: P is tried first, whatever the pool saw of it meanwhile.
+	relay_loop --pool 1 --down-time 0 --ping-timeout -1 --proxy-protocol --trusted-proxy 127.0.0.1 \
+	    "127.0.0.1:$P" "127.0.0.1:$E"
+	wait_count "$BATS_TEST_TMPDIR/P.log" '^accept$' 1
+	# The child gets P's kept connection at its fork and waits for the PROXY
+	# header; meanwhile P dies, resetting that connection (RST, not FIN).
+	run python3 - "$PORT" "$P_PID" <<-'EOF'
+	import os, signal, socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+	time.sleep(0.3)
+	os.kill(int(sys.argv[2]), signal.SIGTERM)
+	time.sleep(0.3)
+	s.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 4000 80\r\nunnoticed\n")
+	s.shutdown(socket.SHUT_WR)
+	print(s.recv(100).decode().strip())
+	EOF
+	assert_output unnoticed
+	run nth_record 1
+	assert_output --regexp " status=0 tried=127\.0\.0\.1:$P:refused backend=127\.0\.0\.1:$E "
+}
+
+@test "relay: --pool: a kept connection that fails its ping is replaced by a new one to the same backend, not marked down" {
+	py_backend P stale
+	py_backend Q echo
+	relay_loop --pool 1 --connect-timeout 1 --ping-send 'PING\n' --ping-expect 'PONG\n' \
+	    --ping-timeout 1 "127.0.0.1:$P" "127.0.0.1:$Q"
+	wait_count "$BATS_TEST_TMPDIR/P.log" '^accept$' 1
+	# Idle over --ping-timeout: pinged, and P no longer answers on it.
+	sleep 1.5
+	run talk "$PORT" <<<stale
+	assert_output stale
+	run count "$BATS_TEST_TMPDIR/P.log" stale-ping
+	assert_output 1
+	run nth_record 1
+	assert_output --regexp " backend=127\.0\.0\.1:$P connect_ms=connect:[0-9]+ "
+	refute_output --partial "tried="
+	wait_log "$LOG" "pool: a kept connection to 127\.0\.0\.1:$P failed \(ping-timeout\): a new one"
+	# P is not down: the next client is P's too.
+	run talk "$PORT" <<<again
+	assert_output again
+	run nth_record 2
+	assert_output --partial " backend=127.0.0.1:$P "
+}
+
 @test "relay: --ping-timeout 0 (the default) pings every connection; the answer never reaches the client" {
 	py_backend P echo
 	activate inetd "$BIN/relay" --log-level 3 --ping-send 'PING\n' --ping-expect 'PONG\n' \
