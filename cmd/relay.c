@@ -144,6 +144,7 @@ why_word(int e)
 	case ENOENT: return "missing";
 	case EACCES: case EPERM: return "denied";
 	case ECONNRESET: case EPIPE: return "reset";
+	case EAGAIN: return "busy";		/* a UNIX socket's listener, its queue full */
 	case EINTR: return "stopped";
 	default: return "error";
 	}
@@ -169,7 +170,12 @@ start_connect(size_t i, int *done)
 		*done = 1;
 		return fd;
 	}
-	if (errno == EINPROGRESS || errno == EAGAIN)
+	/*
+	 * Only EINPROGRESS is a connect under way. A UNIX socket's EAGAIN is
+	 * its listener's queue full: that connect has failed, and never
+	 * completes (poll would say POLLOUT on the unconnected socket).
+	 */
+	if (errno == EINPROGRESS)
 		return fd;
 	one = errno;
 	close(fd);

@@ -150,6 +150,32 @@ time.sleep(60)' "$S" 2>/dev/null
 	assert_output --regexp "duration=1\.[0-9]+s"
 }
 
+@test "relay: a UNIX-socket backend whose queue is full fails at once (busy), and the next serves" {
+	local sock=$BATS_TEST_TMPDIR/full.sock
+	py_backend S backlog "unix:$sock"
+	# Fill its queue: a UNIX socket's connect then fails with EAGAIN, and
+	# never completes later (it is not a connect in progress).
+	bg python3 -c 'import socket, sys, time
+held = []
+while True:
+    s = socket.socket(socket.AF_UNIX)
+    s.setblocking(False)
+    try:
+        s.connect(sys.argv[1])
+    except BlockingIOError:
+        break
+    held.append(s)
+print("full", flush=True)
+time.sleep(60)' "$sock" >"$BATS_TEST_TMPDIR/full"
+	wait_log "$BATS_TEST_TMPDIR/full" full
+	echo_backend E
+	activate inetd "$BIN/relay" --log-level 3 "unix:$sock" "127.0.0.1:$E"
+	run talk "$PORT" <<<"not lost"
+	assert_output "not lost"
+	run nth_record 1
+	assert_output --regexp " status=0 tried=unix:$sock:busy backend=127\.0\.0\.1:$E .* end=eof$"
+}
+
 @test "relay: a UNIX-socket backend" {
 	py_backend U echo "unix:$BATS_TEST_TMPDIR/b.sock"
 	activate inetd "$BIN/relay" --log-level 3 --ping-timeout -1 "unix:$BATS_TEST_TMPDIR/b.sock"
