@@ -736,7 +736,13 @@ relay(struct relay *r, unsigned idle)
 		struct pollfd p[3];
 		int n = 0, i, pr, stop, timeout = -1;
 
-		while (!r->end && step(r))
+		/*
+		 * The stop (--session-timeout, SIGTERM) is a flag its signal sets:
+		 * looked at every step, since a pair whose sides are never behind
+		 * (they drain and answer at once) moves bytes at every step and
+		 * never reaches the poll below.
+		 */
+		while (!r->end && !io_stopped() && step(r))
 			last = io_now_ms();
 		if (r->end)
 			return;

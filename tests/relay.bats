@@ -555,6 +555,31 @@ three"
 	assert_output --regexp " duration=1\.[0-9]+s status=0 .*end=session timeout$"
 }
 
+@test "relay: a pair that never pauses still ends at --session-timeout, and at SIGTERM" {
+	local cpu port pid
+	# One CPU for the relay and its backend, the relay at the lowest priority:
+	# the backend then drains and answers at once whatever the relay moves, so
+	# every step of the relay moves bytes and it never waits in poll.
+	cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+	port=$(free_port)
+	bg taskset -c "$cpu" "$BIN/echo" --rfc862 --listen "127.0.0.1:$port" --user root \
+	    --log "$BATS_TEST_TMPDIR/E.log"
+	wait_listen "$port" "${BG_PIDS##* }"
+	timeout -k 1 5 taskset -c "$cpu" nice -n 19 "$BIN/relay" --log-level 3 --session-timeout 1 \
+	    "127.0.0.1:$port" </dev/zero >/dev/null 2>>"$LOG" || fail "not ended in 5 s (status $?)"
+	run nth_record 1
+	assert_output --regexp " duration=1\.[0-9]+s status=0 .*end=session timeout$"
+	# SIGTERM (a service being stopped, the accept loop's drain) ends it as soon.
+	timeout -k 1 5 taskset -c "$cpu" nice -n 19 "$BIN/relay" --log-level 3 "127.0.0.1:$port" \
+	    </dev/zero >/dev/null 2>>"$LOG" &
+	pid=$!
+	sleep 0.5
+	kill -TERM "$pid"
+	wait "$pid" || fail "not ended in 5 s (status $?)"
+	run nth_record 2
+	assert_output --regexp " duration=0\.[0-9]+s status=0 .*end=terminated$"
+}
+
 @test "relay: --help names every relay option" {
 	run -0 "$BIN/relay" --help
 	for o in balance connect-timeout down-time ping-send ping-expect ping-timeout pool send-proxy \
