@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -514,12 +515,49 @@ pool_forking(void *arg, enum serve_fork stage, const struct sockaddr_storage *ss
 	handed = -1;
 }
 
+/*
+ * The listener's own descriptors, besides its kept connections: the
+ * standard three, the log, the table of sources, its own program file,
+ * up to SERVE_LISTEN_MAX listening sockets, and the connection being
+ * accepted with its report pair. Behind a proxy, one report per child too.
+ */
+#define RELAY_LISTENER_FDS (8 + SERVE_LISTEN_MAX + 3)
+
+/*
+ * The kept connections must leave the listener room: at its descriptor
+ * limit its accept fails (EMFILE) while the connection waits, readable,
+ * so the loop would wake at once, forever, and no client would ever be
+ * served, nor a kept connection handed and freed. Checked, and the soft
+ * limit raised to what is needed if the hard one allows, before any.
+ */
+static int
+pool_fds(const struct conn_settings *s)
+{
+	size_t need = nslots + RELAY_LISTENER_FDS + (s->proxy_protocol ? s->serve.max_connections : 0);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return EXIT_SERVED;
+	if (rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			return EXIT_SERVED;
+	}
+	log_msg(LOG_LVL_ERR, "fatal: option --pool: %lu to each of %zu backends, with the accept "
+	    "loop's own, needs %zu descriptors, over the limit of %llu (ulimit -n, LimitNOFILE=)",
+	    pool_size, nbackends, need, (unsigned long long)rl.rlim_max);
+	return EXIT_USAGE;
+}
+
 static int
 pool_setup(struct conn_settings *s)
 {
 	size_t i;
+	int r;
 
 	nslots = nbackends * pool_size;
+	if ((r = pool_fds(s)) != EXIT_SERVED)
+		return r;
 	slots = calloc(nslots, sizeof *slots);
 	polled_slot = calloc(nslots, sizeof *polled_slot);
 	if (!slots || !polled_slot) {

@@ -386,6 +386,26 @@ time.sleep(60)' "$sock" >"$BATS_TEST_TMPDIR/full"
 	assert_output --partial " backend=127.0.0.1:$P "
 }
 
+@test "relay: --pool over the descriptors the accept loop may have is refused at the start" {
+	local port
+	echo_backend E
+	port=$(free_port)
+	# 2 x 20 kept connections and the listener's own do not fit in 48: it
+	# would fill them, and then spin on an accept that fails (EMFILE).
+	run -100 timeout -k 1 5 sh -c 'ulimit -n 48 && exec "$@"' sh "$BIN/relay" \
+	    --listen "127.0.0.1:$port" --user root --pool 20 "127.0.0.1:$E" "127.0.0.1:$E"
+	assert_output --partial "fatal: option --pool: 20 to each of 2 backends, with the accept loop's own, needs 67 descriptors, over the limit of 48 (ulimit -n, LimitNOFILE=)"
+	# A soft limit under what is needed is raised to it, within the hard one.
+	bg sh -c 'ulimit -S -n 48 && exec "$@"' sh "$BIN/relay" --listen "127.0.0.1:$port" --user root \
+	    --log "$LOG" --log-level 4 --pool 20 "127.0.0.1:$E" "127.0.0.1:$E"
+	wait_listen "$port" "${BG_PIDS##* }"
+	wait_count "$LOG" 'pool: connected to' 40
+	run talk "$port" <<<fits
+	assert_output fits
+	run nth_record 1
+	assert_output --regexp " backend=127\.0\.0\.1:$E connect_ms=pool:[0-9]+ "
+}
+
 @test "relay: --ping-timeout 0 (the default) pings every connection; the answer never reaches the client" {
 	py_backend P echo
 	activate inetd "$BIN/relay" --log-level 3 --ping-send 'PING\n' --ping-expect 'PONG\n' \
