@@ -406,6 +406,37 @@ time.sleep(60)' "$sock" >"$BATS_TEST_TMPDIR/full"
 	assert_output --regexp " backend=127\.0\.0\.1:$E connect_ms=pool:[0-9]+ "
 }
 
+@test "relay: an accept loop out of descriptors pauses accepting, and serves the waiting client once it has them" {
+	local n t0 t1 soft
+	echo_backend E
+	relay_loop "127.0.0.1:$E"
+	# Its limit lowered to its lowest free descriptor: its accept fails
+	# (EMFILE), and the client waits in the queue, its listening socket readable.
+	n=$(python3 -c 'import os, sys
+fds = {int(f) for f in os.listdir("/proc/%s/fd" % sys.argv[1])}
+print(min(set(range(len(fds) + 1)) - fds))' "$SPID")
+	soft=$(prlimit --pid "$SPID" --nofile --output SOFT --noheadings)
+	prlimit --pid "$SPID" --nofile="$n:"
+	bg python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+s.sendall(b"waited\n")
+s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode().strip(), flush=True)' "$PORT" >"$OUT"
+	wait_log "$LOG" "unable to accept: Too many open files"
+	# Paused, not spinning: little CPU, a few warnings, and SIGTERM still heard.
+	t0=$(awk '{print $14 + $15}' "/proc/$SPID/stat")
+	sleep 1
+	t1=$(awk '{print $14 + $15}' "/proc/$SPID/stat")
+	# (A spinning loop never takes its SIGTERM: killed, or the teardown would wait on it.)
+	[ $((t1 - t0)) -lt 20 ] || { kill -KILL "$SPID"; fail "the accept loop took $((t1 - t0)) ticks in 1 s"; }
+	run grep -c "unable to accept: Too many open files: paused for 100 ms ([0-9]* in a row)$" "$LOG"
+	[ "$output" -ge 1 ] && [ "$output" -le 6 ] || fail "$output warnings"
+	prlimit --pid "$SPID" --nofile="$soft:"
+	wait_log "$OUT" '^waited$'
+	kill -TERM "$SPID"
+	wait_until 5 "the accept loop did not stop" not kill -0 "$SPID"
+}
+
 @test "relay: --ping-timeout 0 (the default) pings every connection; the answer never reaches the client" {
 	py_backend P echo
 	activate inetd "$BIN/relay" --log-level 3 --ping-send 'PING\n' --ping-expect 'PONG\n' \
