@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,6 +145,7 @@ why_word(int e)
 	case ENOENT: return "missing";
 	case EACCES: case EPERM: return "denied";
 	case ECONNRESET: case EPIPE: return "reset";
+	case EAGAIN: return "busy";		/* a UNIX socket's listener, its queue full */
 	case EINTR: return "stopped";
 	default: return "error";
 	}
@@ -169,7 +171,12 @@ start_connect(size_t i, int *done)
 		*done = 1;
 		return fd;
 	}
-	if (errno == EINPROGRESS || errno == EAGAIN)
+	/*
+	 * Only EINPROGRESS is a connect under way. A UNIX socket's EAGAIN is
+	 * its listener's queue full: that connect has failed, and never
+	 * completes (poll would say POLLOUT on the unconnected socket).
+	 */
+	if (errno == EINPROGRESS)
 		return fd;
 	one = errno;
 	close(fd);
@@ -508,12 +515,49 @@ pool_forking(void *arg, enum serve_fork stage, const struct sockaddr_storage *ss
 	handed = -1;
 }
 
+/*
+ * The listener's own descriptors, besides its kept connections: the
+ * standard three, the log, the table of sources, its own program file,
+ * up to SERVE_LISTEN_MAX listening sockets, and the connection being
+ * accepted with its report pair. Behind a proxy, one report per child too.
+ */
+#define RELAY_LISTENER_FDS (8 + SERVE_LISTEN_MAX + 3)
+
+/*
+ * The kept connections must leave the listener room: at its descriptor
+ * limit its accept fails (EMFILE) while the connection waits, readable,
+ * so the loop would wake at once, forever, and no client would ever be
+ * served, nor a kept connection handed and freed. Checked, and the soft
+ * limit raised to what is needed if the hard one allows, before any.
+ */
+static int
+pool_fds(const struct conn_settings *s)
+{
+	size_t need = nslots + RELAY_LISTENER_FDS + (s->proxy_protocol ? s->serve.max_connections : 0);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return EXIT_SERVED;
+	if (rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			return EXIT_SERVED;
+	}
+	log_msg(LOG_LVL_ERR, "fatal: option --pool: %lu to each of %zu backends, with the accept "
+	    "loop's own, needs %zu descriptors, over the limit of %llu (ulimit -n, LimitNOFILE=)",
+	    pool_size, nbackends, need, (unsigned long long)rl.rlim_max);
+	return EXIT_USAGE;
+}
+
 static int
 pool_setup(struct conn_settings *s)
 {
 	size_t i;
+	int r;
 
 	nslots = nbackends * pool_size;
+	if ((r = pool_fds(s)) != EXIT_SERVED)
+		return r;
 	slots = calloc(nslots, sizeof *slots);
 	polled_slot = calloc(nslots, sizeof *polled_slot);
 	if (!slots || !polled_slot) {
@@ -730,7 +774,13 @@ relay(struct relay *r, unsigned idle)
 		struct pollfd p[3];
 		int n = 0, i, pr, stop, timeout = -1;
 
-		while (!r->end && step(r))
+		/*
+		 * The stop (--session-timeout, SIGTERM) is a flag its signal sets:
+		 * looked at every step, since a pair whose sides are never behind
+		 * (they drain and answer at once) moves bytes at every step and
+		 * never reaches the poll below.
+		 */
+		while (!r->end && !io_stopped() && step(r))
 			last = io_now_ms();
 		if (r->end)
 			return;
@@ -817,41 +867,56 @@ tried_add(char *tried, size_t *at, size_t i, const char *why)
 		*at = *at + (size_t)n < RELAY_TRIED_MAX ? *at + (size_t)n : RELAY_TRIED_MAX - 1;
 }
 
+/* The PROXY header, and the ping if one is due, on fd: 0, or -1 with *why and fd closed. */
+static int
+validate(struct conn *c, int fd, int64_t idle_ms, const char **why)
+{
+	if ((send_proxy && proxy_header(c, fd, why) < 0) || (wants_ping(idle_ms) && ping(fd, why) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * A validated connection to backend i: the kept one if this child was
- * handed it (unless its backend has closed it since), else a new one.
- * The fd, or -1 with *why; *pooled says which.
+ * handed it, else a new one. The fd, or -1 with *why; *pooled says which.
+ *
+ * The backend may have closed or reset the kept one since the listener
+ * last looked (it waited for this client's PROXY header, or raced the
+ * fork): then it is readable (EOF, bytes no client asked for) or has an
+ * error (ECONNRESET); only nothing to read yet is a live idle connection.
+ * A kept one that fails, there or at its ping, says nothing of its
+ * backend, which a new connection is then asked: the client notices
+ * nothing, and the backend is not marked down for an old connection.
  */
 static int
 open_backend(struct conn *c, size_t i, const char **why, int *pooled)
 {
-	int64_t since = io_now_ms();
+	ssize_t n;
 	char b;
-	int fd = -1;
+	int fd;
 
 	*pooled = 0;
 	if (pooled_fd >= 0 && pooled_backend == i) {
 		fd = pooled_fd;
 		pooled_fd = -1;
-		if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
-			close(fd);	/* closed, or bytes no client asked for: a new one */
-			fd = -1;
-		} else {
+		if ((n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT)) >= 0 || errno != EAGAIN) {
+			*why = n == 0 ? "closed" : n > 0 ? "unasked bytes" : why_word(errno);
+			close(fd);
+		} else if (validate(c, fd, io_now_ms() - pooled_since, why) == 0) {
 			*pooled = 1;
-			since = pooled_since;
+			return fd;
 		}
+		log_msg(LOG_LVL_INFO, "pool: a kept connection to %s failed (%s): a new one",
+		    backends[i].name, *why);
+		if (io_stopped())
+			return -1;
 	}
-	if (fd < 0 && (fd = connect_to(i, why)) < 0)
+	if ((fd = connect_to(i, why)) < 0)
 		return -1;
-	if (send_proxy && proxy_header(c, fd, why) < 0) {
-		close(fd);
-		return -1;
-	}
-	if (wants_ping(io_now_ms() - since) && ping(fd, why) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	/* A new connection was used just now: under --ping-timeout N it is not pinged. */
+	return validate(c, fd, 0, why) < 0 ? -1 : fd;
 }
 
 /*

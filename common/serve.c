@@ -38,6 +38,15 @@ struct report {
 static const char *const limit_names[] = { NULL, "max-per-source", "max-per-netblock" };
 
 static volatile sig_atomic_t got_chld, got_term, got_hup;
+/*
+ * An accept that fails for want of descriptors or memory leaves the
+ * connection queued and the socket readable: polled again at once, the loop
+ * would spin, a warning each time, with the signals (blocked outside a
+ * ppoll that returns at once) never taken. Accepting is paused instead.
+ */
+#define ACCEPT_PAUSE 0.1		/* seconds */
+static double accept_resume;		/* mono() when accepting resumes */
+static unsigned long accept_fails;	/* in a row */
 static struct child *children;
 /* The signals the loop handles, blocked but inside ppoll(). */
 const int serve_signals[SERVE_NSIGNALS] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
@@ -52,6 +61,15 @@ on_signal(int sig)
 		got_hup = 1;
 	else
 		got_term = sig;
+}
+
+static double
+mono(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int
@@ -360,10 +378,19 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			accept_resume = mono() + ACCEPT_PAUSE;
+			accept_fails++;
+			/* Said at the 1st, 2nd, 4th ... failure in a row, then every 1024th. */
+			if (!(accept_fails & (accept_fails - 1)) || accept_fails % 1024 == 0)
+				log_msg(LOG_LVL_WARNING, "unable to accept: %s: paused for %.0f ms "
+				    "(%lu in a row)", strerror(errno), ACCEPT_PAUSE * 1000,
+				    accept_fails);
+		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_msg(LOG_LVL_WARNING, "unable to accept: %s", strerror(errno));
 		return;
 	}
+	accept_fails = 0;
 	sc.fd = fd;
 	/* Behind a proxy the socket's peer is the proxy: the child names the client. */
 	if (o->proxied) {
@@ -421,15 +448,6 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 	if (pair[1] >= 0)
 		close(pair[1]);
 	children[nchildren++] = c;
-}
-
-static double
-mono(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* After SIGTERM, SIGINT or SIGQUIT: no new connections; children get drain_timeout, then SIGTERM. */
@@ -492,6 +510,7 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	sigset_t block, orig;
 	struct timespec ts;
 	size_t i, n, ne, nrep, *who;
+	double paused;
 	int r, timeout;
 
 	if (nfds == 0 || nfds > SERVE_LISTEN_MAX || o->max_connections == 0
@@ -547,10 +566,13 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 			p[nrep + i].fd = fds[i];
 			p[nrep + i].events = POLLIN;
 		}
-		/* Full: stop accepting, and the kernel's backlog holds the rest. */
-		n = nrep + (nchildren < o->max_connections ? nfds : 0);
+		/* Full, or paused: stop accepting, and the kernel's backlog holds the rest. */
+		paused = accept_resume - mono();
+		n = nrep + (nchildren < o->max_connections && paused <= 0 ? nfds : 0);
 		timeout = -1;
 		ne = o->poll_fds ? o->poll_fds(o->hook_arg, p + n, o->nextra, &timeout) : 0;
+		if (paused > 0 && (timeout < 0 || timeout > (int)(paused * 1000) + 1))
+			timeout = (int)(paused * 1000) + 1;
 		ts.tv_sec = timeout / 1000;
 		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
 		r = ppoll(p, n + ne, timeout < 0 ? NULL : &ts, &orig);

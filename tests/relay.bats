@@ -150,6 +150,32 @@ time.sleep(60)' "$S" 2>/dev/null
 	assert_output --regexp "duration=1\.[0-9]+s"
 }
 
+@test "relay: a UNIX-socket backend whose queue is full fails at once (busy), and the next serves" {
+	local sock=$BATS_TEST_TMPDIR/full.sock
+	py_backend S backlog "unix:$sock"
+	# Fill its queue: a UNIX socket's connect then fails with EAGAIN, and
+	# never completes later (it is not a connect in progress).
+	bg python3 -c 'import socket, sys, time
+held = []
+while True:
+    s = socket.socket(socket.AF_UNIX)
+    s.setblocking(False)
+    try:
+        s.connect(sys.argv[1])
+    except BlockingIOError:
+        break
+    held.append(s)
+print("full", flush=True)
+time.sleep(60)' "$sock" >"$BATS_TEST_TMPDIR/full"
+	wait_log "$BATS_TEST_TMPDIR/full" full
+	echo_backend E
+	activate inetd "$BIN/relay" --log-level 3 "unix:$sock" "127.0.0.1:$E"
+	run talk "$PORT" <<<"not lost"
+	assert_output "not lost"
+	run nth_record 1
+	assert_output --regexp " status=0 tried=unix:$sock:busy backend=127\.0\.0\.1:$E .* end=eof$"
+}
+
 @test "relay: a UNIX-socket backend" {
 	py_backend U echo "unix:$BATS_TEST_TMPDIR/b.sock"
 	activate inetd "$BIN/relay" --log-level 3 --ping-timeout -1 "unix:$BATS_TEST_TMPDIR/b.sock"
@@ -311,6 +337,104 @@ time.sleep(60)' "$S" 2>/dev/null
 	assert_output unnoticed
 	run nth_record 2
 	assert_output --regexp " backend=127\.0\.0\.1:$E connect_ms=pool:[0-9]+ "
+}
+
+@test "relay: --pool: a kept connection its backend reset after the fork is dropped, unnoticed by the client" {
+	py_backend P rst
+	echo_backend E
+	# --down-time 0: P is tried first, whatever the pool saw of it meanwhile.
+	relay_loop --pool 1 --down-time 0 --ping-timeout -1 --proxy-protocol --trusted-proxy 127.0.0.1 \
+	    "127.0.0.1:$P" "127.0.0.1:$E"
+	wait_count "$BATS_TEST_TMPDIR/P.log" '^accept$' 1
+	# The child gets P's kept connection at its fork and waits for the PROXY
+	# header; meanwhile P dies, resetting that connection (RST, not FIN).
+	run python3 - "$PORT" "$P_PID" <<-'EOF'
+	import os, signal, socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+	time.sleep(0.3)
+	os.kill(int(sys.argv[2]), signal.SIGTERM)
+	time.sleep(0.3)
+	s.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 4000 80\r\nunnoticed\n")
+	s.shutdown(socket.SHUT_WR)
+	print(s.recv(100).decode().strip())
+	EOF
+	assert_output unnoticed
+	run nth_record 1
+	assert_output --regexp " status=0 tried=127\.0\.0\.1:$P:refused backend=127\.0\.0\.1:$E "
+}
+
+@test "relay: --pool: a kept connection that fails its ping is replaced by a new one to the same backend, not marked down" {
+	py_backend P stale
+	py_backend Q echo
+	relay_loop --pool 1 --connect-timeout 1 --ping-send 'PING\n' --ping-expect 'PONG\n' \
+	    --ping-timeout 1 "127.0.0.1:$P" "127.0.0.1:$Q"
+	wait_count "$BATS_TEST_TMPDIR/P.log" '^accept$' 1
+	# Idle over --ping-timeout: pinged, and P no longer answers on it.
+	sleep 1.5
+	run talk "$PORT" <<<stale
+	assert_output stale
+	run count "$BATS_TEST_TMPDIR/P.log" stale-ping
+	assert_output 1
+	run nth_record 1
+	assert_output --regexp " backend=127\.0\.0\.1:$P connect_ms=connect:[0-9]+ "
+	refute_output --partial "tried="
+	wait_log "$LOG" "pool: a kept connection to 127\.0\.0\.1:$P failed \(ping-timeout\): a new one"
+	# P is not down: the next client is P's too.
+	run talk "$PORT" <<<again
+	assert_output again
+	run nth_record 2
+	assert_output --partial " backend=127.0.0.1:$P "
+}
+
+@test "relay: --pool over the descriptors the accept loop may have is refused at the start" {
+	local port
+	echo_backend E
+	port=$(free_port)
+	# 2 x 20 kept connections and the listener's own do not fit in 48: it
+	# would fill them, and then spin on an accept that fails (EMFILE).
+	run -100 timeout -k 1 5 sh -c 'ulimit -n 48 && exec "$@"' sh "$BIN/relay" \
+	    --listen "127.0.0.1:$port" --user root --pool 20 "127.0.0.1:$E" "127.0.0.1:$E"
+	assert_output --partial "fatal: option --pool: 20 to each of 2 backends, with the accept loop's own, needs 67 descriptors, over the limit of 48 (ulimit -n, LimitNOFILE=)"
+	# A soft limit under what is needed is raised to it, within the hard one.
+	bg sh -c 'ulimit -S -n 48 && exec "$@"' sh "$BIN/relay" --listen "127.0.0.1:$port" --user root \
+	    --log "$LOG" --log-level 4 --pool 20 "127.0.0.1:$E" "127.0.0.1:$E"
+	wait_listen "$port" "${BG_PIDS##* }"
+	wait_count "$LOG" 'pool: connected to' 40
+	run talk "$port" <<<fits
+	assert_output fits
+	run nth_record 1
+	assert_output --regexp " backend=127\.0\.0\.1:$E connect_ms=pool:[0-9]+ "
+}
+
+@test "relay: an accept loop out of descriptors pauses accepting, and serves the waiting client once it has them" {
+	local n t0 t1 soft
+	echo_backend E
+	relay_loop "127.0.0.1:$E"
+	# Its limit lowered to its lowest free descriptor: its accept fails
+	# (EMFILE), and the client waits in the queue, its listening socket readable.
+	n=$(python3 -c 'import os, sys
+fds = {int(f) for f in os.listdir("/proc/%s/fd" % sys.argv[1])}
+print(min(set(range(len(fds) + 1)) - fds))' "$SPID")
+	soft=$(prlimit --pid "$SPID" --nofile --output SOFT --noheadings)
+	prlimit --pid "$SPID" --nofile="$n:"
+	bg python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+s.sendall(b"waited\n")
+s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode().strip(), flush=True)' "$PORT" >"$OUT"
+	wait_log "$LOG" "unable to accept: Too many open files"
+	# Paused, not spinning: little CPU, a few warnings, and SIGTERM still heard.
+	t0=$(awk '{print $14 + $15}' "/proc/$SPID/stat")
+	sleep 1
+	t1=$(awk '{print $14 + $15}' "/proc/$SPID/stat")
+	# (A spinning loop never takes its SIGTERM: killed, or the teardown would wait on it.)
+	[ $((t1 - t0)) -lt 20 ] || { kill -KILL "$SPID"; fail "the accept loop took $((t1 - t0)) ticks in 1 s"; }
+	run grep -c "unable to accept: Too many open files: paused for 100 ms ([0-9]* in a row)$" "$LOG"
+	[ "$output" -ge 1 ] && [ "$output" -le 6 ] || fail "$output warnings"
+	prlimit --pid "$SPID" --nofile="$soft:"
+	wait_log "$OUT" '^waited$'
+	kill -TERM "$SPID"
+	wait_until 5 "the accept loop did not stop" not kill -0 "$SPID"
 }
 
 @test "relay: --ping-timeout 0 (the default) pings every connection; the answer never reaches the client" {
@@ -480,6 +604,31 @@ three"
 	refute_line 15
 	run nth_record 1
 	assert_output --regexp " duration=1\.[0-9]+s status=0 .*end=session timeout$"
+}
+
+@test "relay: a pair that never pauses still ends at --session-timeout, and at SIGTERM" {
+	local cpu port pid
+	# One CPU for the relay and its backend, the relay at the lowest priority:
+	# the backend then drains and answers at once whatever the relay moves, so
+	# every step of the relay moves bytes and it never waits in poll.
+	cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+	port=$(free_port)
+	bg taskset -c "$cpu" "$BIN/echo" --rfc862 --listen "127.0.0.1:$port" --user root \
+	    --log "$BATS_TEST_TMPDIR/E.log"
+	wait_listen "$port" "${BG_PIDS##* }"
+	timeout -k 1 5 taskset -c "$cpu" nice -n 19 "$BIN/relay" --log-level 3 --session-timeout 1 \
+	    "127.0.0.1:$port" </dev/zero >/dev/null 2>>"$LOG" || fail "not ended in 5 s (status $?)"
+	run nth_record 1
+	assert_output --regexp " duration=1\.[0-9]+s status=0 .*end=session timeout$"
+	# SIGTERM (a service being stopped, the accept loop's drain) ends it as soon.
+	timeout -k 1 5 taskset -c "$cpu" nice -n 19 "$BIN/relay" --log-level 3 "127.0.0.1:$port" \
+	    </dev/zero >/dev/null 2>>"$LOG" &
+	pid=$!
+	sleep 0.5
+	kill -TERM "$pid"
+	wait "$pid" || fail "not ended in 5 s (status $?)"
+	run nth_record 2
+	assert_output --regexp " duration=0\.[0-9]+s status=0 .*end=terminated$"
 }
 
 @test "relay: --help names every relay option" {

@@ -11,6 +11,11 @@
 #   wrong    answers PING\n with NOPE\n, then echoes
 #   banner   answers PING\n with PONG\n and hello\n in one write, then echoes
 #   die      echoes the first read, then resets the connection (RST)
+#   rst      echo, but every connection is reset (RST), not closed, when
+#            the backend is killed
+#   stale    echo, but a ping that comes over 1 s after its connection was
+#            accepted is never answered (a kept connection gone stale
+#            without being closed)
 #   backlog  listens with a backlog of 0 and never accepts: the kernel's
 #            queue fills and a connect then waits (the test fills it)
 # It prints "ready" on stdout once it listens, and runs until killed.
@@ -19,6 +24,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 addr, mode, logpath = sys.argv[1], sys.argv[2], sys.argv[3]
 lock = threading.Lock()
@@ -30,7 +36,10 @@ def log(what):
 
 
 def serve(c):
+    accepted = time.monotonic()
     log("accept")
+    if mode == "rst":
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     if mode == "silent":
         while c.recv(65536):
             pass
@@ -44,6 +53,10 @@ def serve(c):
             break
         if not b:
             break
+        if first and b == b"PING\n" and mode == "stale" and time.monotonic() - accepted > 1:
+            log("stale-ping")
+            first = False
+            continue
         if first and b == b"PING\n":
             log("ping")
             c.sendall({"wrong": b"NOPE\n", "banner": b"PONG\nhello\n"}.get(mode, b"PONG\n"))
