@@ -616,7 +616,7 @@ relay(struct relay *r, int pidfd, unsigned idle)
 		short ne = 0, we = 0;
 		int n = 0, pr, stop, i, k, timeout = -1;
 
-		while (!r->end && step(r))
+		while (!r->end && !io_stopped() && step(r))	/* a stop is seen even if never idle */
 			last = io_now_ms();
 		if (r->end)
 			return;
