@@ -82,9 +82,19 @@ count() {
 	grep -cx "$2" "$1" || true
 }
 
-# A closed port: free, and nothing will listen on it.
+# closed_port NAME: a port nothing listens on, held so for the test (bound,
+# never listening: a connect is refused, and no other process can take it);
+# sets NAME to it and NAME_PID to the holder.
 closed_port() {
-	free_port
+	local f=$BATS_TEST_TMPDIR/closed.$1
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0))
+open(sys.argv[1], "w").write("%d" % s.getsockname()[1]); time.sleep(600)' "$f" </dev/null \
+	    >/dev/null 2>&1 3>&- &
+	BG_PIDS="${BG_PIDS:-} $!"
+	printf -v "$1_PID" %s "$!"
+	wait_file "$f"
+	printf -v "$1" %s "$(cat "$f")"
 }
 
 @test "relay: bytes both ways under inetd, the record names the backend, the connect time and four counts" {
@@ -99,8 +109,8 @@ closed_port() {
 }
 
 @test "relay: failover in order; the record's tried= says why each one before failed" {
-	local dead
-	dead=$(closed_port)
+	local dead dead_PID
+	closed_port dead
 	echo_backend E
 	activate fds "$BIN/relay" --log-level 3 "127.0.0.1:$dead" "127.0.0.1:$E"
 	run talk "$PORT" <<<"second one"
@@ -118,9 +128,9 @@ closed_port() {
 }
 
 @test "relay: no backend: exit 111, --unavailable-message to the client, tried= names each failure" {
-	local d1 d2
-	d1=$(closed_port)
-	d2=$(closed_port)
+	local d1 d2 d1_PID d2_PID
+	closed_port d1
+	closed_port d2
 	activate inetd "$BIN/relay" --log-level 3 --unavailable-message 'busy, try later\n' \
 	    "127.0.0.1:$d1" "unix:$BATS_TEST_TMPDIR/none.sock" "127.0.0.1:$d2"
 	run talk "$PORT" </dev/null
@@ -293,14 +303,16 @@ time.sleep(60)' "$sock" >"$BATS_TEST_TMPDIR/full"
 }
 
 @test "relay: --down-time: in the accept loop a failed backend is skipped, then tried again" {
-	local a
-	a=$(closed_port)
+	local a a_PID
+	closed_port a
 	echo_backend E
 	relay_loop --down-time 3 "127.0.0.1:$a" "127.0.0.1:$E"
 	talk "$PORT" <<<1 >/dev/null
 	run nth_record 1
 	assert_output --partial "tried=127.0.0.1:$a:refused backend=127.0.0.1:$E "
 	# The first comes back, but is down for 3 s: not even tried.
+	kill "$a_PID"
+	wait_until 5 "port $a still held" not kill -0 "$a_PID"
 	bg "$BIN/echo" --rfc862 --listen "127.0.0.1:$a" --user root --log "$BATS_TEST_TMPDIR/a.log"
 	wait_listen "$a" "${BG_PIDS##* }"
 	talk "$PORT" <<<2 >/dev/null
