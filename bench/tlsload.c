@@ -75,26 +75,8 @@ fatal(const char *msg)
 	exit(1);
 }
 
+#include "clock.h"
 #include "target.h"
-
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double
-cpu_self(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
-	    + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 /* Seconds this thread has waited, runnable, for a CPU (/proc/thread-self/schedstat). */
 static double
