@@ -373,11 +373,20 @@ local_error(int e)
 	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
+/* A backend's name for a log line: a unix: path is the operator's bytes, escaped as a field. */
+static const char *
+bname(size_t i, char buf[TEXT_ESCBUF])
+{
+	return text_escape_field(buf, backends[i].name, strlen(backends[i].name));
+}
+
 static void
 slot_failed(struct slot *s, int e)
 {
+	char esc[TEXT_ESCBUF];
+
 	log_msg(local_error(e) ? LOG_LVL_WARNING : LOG_LVL_INFO, "pool: %s: %s",
-	    backends[s->backend].name, strerror(e));
+	    bname(s->backend, esc), strerror(e));
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -436,6 +445,7 @@ pool_poll_fds(void *arg, struct pollfd *p, size_t cap, int *timeout_ms)
 static void
 pool_polled(void *arg, const struct pollfd *p, size_t n)
 {
+	char esc[TEXT_ESCBUF];
 	size_t i;
 	int e;
 
@@ -452,11 +462,11 @@ pool_polled(void *arg, const struct pollfd *p, size_t n)
 			}
 			s->state = SLOT_READY;
 			s->since = io_now_ms();
-			log_msg(LOG_LVL_DEBUG, "pool: connected to %s", backends[s->backend].name);
+			log_msg(LOG_LVL_DEBUG, "pool: connected to %s", bname(s->backend, esc));
 		} else {
 			/* Readable while idle: closed by the backend, or unasked bytes. Replaced. */
 			log_msg(LOG_LVL_INFO, "pool: %s closed a kept connection: replacing it",
-			    backends[s->backend].name);
+			    bname(s->backend, esc));
 			close(s->fd);
 			s->fd = -1;
 			s->state = SLOT_EMPTY;
@@ -906,8 +916,8 @@ validate(struct conn *c, int fd, int64_t idle_ms, const char **why)
 static int
 open_backend(struct conn *c, size_t i, const char **why, int *pooled)
 {
+	char esc[TEXT_ESCBUF], b;
 	ssize_t n;
-	char b;
 	int fd;
 
 	*pooled = 0;
@@ -922,7 +932,7 @@ open_backend(struct conn *c, size_t i, const char **why, int *pooled)
 			return fd;
 		}
 		log_msg(LOG_LVL_INFO, "pool: a kept connection to %s failed (%s): a new one",
-		    backends[i].name, *why);
+		    bname(i, esc), *why);
 		if (io_stopped())
 			return -1;
 	}
@@ -966,7 +976,7 @@ static int
 process(struct conn *c)
 {
 	static struct relay r;
-	char tried[RELAY_TRIED_MAX] = "", num[24];
+	char tried[RELAY_TRIED_MAX] = "", num[24], esc[TEXT_ESCBUF];
 	size_t first = 0, at = 0, chosen = 0;
 	int pooled, fd, wfd = c->conn_fd == 0 ? 1 : c->conn_fd;
 	int64_t t0 = io_now_ms();
@@ -1020,7 +1030,7 @@ process(struct conn *c)
 	c->io.end = r.end;
 	if (r.end == IO_RESET && r.reset_by_backend)
 		return conn_end(c, EXIT_TEMP, "served", "backend %s reset the connection",
-		    backends[chosen].name);
+		    bname(chosen, esc));
 	if (r.end == IO_ERROR)
 		c->io.err = r.err;
 	return conn_served(c);

@@ -398,6 +398,15 @@ time.sleep(60)' "$sock" >"$BATS_TEST_TMPDIR/full"
 	assert_output --partial " backend=127.0.0.1:$P "
 }
 
+@test "relay: a backend's name in a log line is escaped: a unix: path cannot forge a field" {
+	local sock="$BATS_TEST_TMPDIR/a \" rule=\"x.sock"
+	echo_backend E
+	relay_loop --pool 1 --down-time 0 "unix:$sock" "127.0.0.1:$E"
+	wait_log -F "$LOG" "pool: unix:${BATS_TEST_TMPDIR// /%20}/a%20%22%20rule%3D%22x.sock: No such file or directory"
+	run grep -F 'rule="x.sock' "$LOG"
+	assert_output ''
+}
+
 @test "relay: --pool over the descriptors the accept loop may have is refused at the start" {
 	local port
 	echo_backend E
