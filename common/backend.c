@@ -43,7 +43,6 @@ backend_parse(const char *spec, struct backend *b, char *err, size_t errlen)
 	char host[ADDR_STRMAX + 1];
 	const char *colon, *hp = spec;
 	unsigned long port;
-	struct addr a;
 	size_t hl;
 	int v6;
 
@@ -93,7 +92,7 @@ backend_parse(const char *spec, struct backend *b, char *err, size_t errlen)
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&b->ss;
 
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1 || addr_parse(&a, host) < 0)
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
 			return bad(err, errlen, spec, "not an IPv4 address (names are not looked up)");
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((unsigned short)port);
