@@ -136,6 +136,7 @@ check(int argc, char **argv)
 
 static const struct service blockip = {
 	.name = "blockip",
+	.no_prefork = "it becomes PROGRAM, by exec",
 	.operands = "LIST PROGRAM [ARGS...]",
 	.summary = "Drop clients listed in LIST without a byte; run PROGRAM for the others "
 	    "(mod_perl's BlockIP2).",

@@ -513,6 +513,7 @@ process(struct conn *c)
 
 static const struct service cmdserver = {
 	.name = "cmdserver",
+	.prefork = 1,
 	.summary = "Line command server (motd date who quit) behind an address check and a login "
 	    "(mod_perl's CommandServer).",
 	.options = options,

@@ -107,6 +107,7 @@ process_datagram(const struct conn *c, const unsigned char *in, size_t n, unsign
 
 static const struct service echo = {
 	.name = "echo",
+	.prefork = 1,
 	.summary = "Echo what the client sends until EOF or a blank line (mod_perl's EchoSocket);\n"
 	    "over UDP, each datagram (RFC 862).",
 	.options = options,

@@ -45,6 +45,7 @@ static const struct filter *const output_filters[] = { &filter_lowercase, NULL }
 
 static const struct service lcecho = {
 	.name = "lcecho",
+	.prefork = 1,
 	.summary = "Echo the client's lines lower-cased until EOF or a blank line "
 	    "(mod_perl's EchoBB + lowercase_filter).",
 	.process_connection = process,

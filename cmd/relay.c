@@ -1038,6 +1038,7 @@ process(struct conn *c)
 
 static const struct service relay_svc = {
 	.name = "relay",
+	.no_prefork = "its kept backend connections are handed over at the fork",
 	.operands = "BACKEND...",
 	.summary = "Relay the client to the first BACKEND that answers (HOST:PORT, [V6ADDR]:PORT, "
 	    "unix:PATH), both ways.",

@@ -809,6 +809,7 @@ process(struct conn *c)
 
 static const struct service tls = {
 	.name = "tls",
+	.no_prefork = "PROGRAM is a child of the connection, its TLS state the session's own",
 	.operands = "PROGRAM [ARG...]",
 	.summary = "TLS server in front of PROGRAM: the handshake on the client's connection, "
 	    "then PROGRAM on the plaintext.",

@@ -571,3 +571,11 @@ conn_serve(struct conn *c)
 	/* 10 */
 	return finish(c);
 }
+
+int
+conn_clear(struct conn *c)
+{
+	io_free(&c->io);
+	explicit_bzero(c, sizeof *c);
+	return io_reset();
+}

@@ -144,6 +144,13 @@ struct service {
 	const struct filter *const *input_filters;
 	const char *refusal;		/* sent to a client the service refused, or NULL */
 	/*
+	 * 1: process_connection keeps nothing of a client in the process
+	 * beyond struct conn and c->io, so that a PreFork worker may serve
+	 * the next client after it; else no_prefork says why not.
+	 */
+	int prefork;
+	const char *no_prefork;
+	/*
 	 * The reply to one datagram (udp.c), in[0..n) from c->peer, which the
 	 * rules, the block list and the limits have let through: written to
 	 * out, at most outmax bytes (never more than n: a reply is never
@@ -158,6 +165,12 @@ int conn_main(const struct service *svc, int argc, char **argv);
 
 /* The cycle (conn.c), for conn_main: returns the exit status. */
 int conn_serve(struct conn *c);
+/*
+ * After conn_serve in a process that serves another client next (PreFork):
+ * the session's buffers and timers gone, c zeroed. Returns what stopped
+ * the session (io_reset): IO_TERM, the process is being stopped.
+ */
+int conn_clear(struct conn *c);
 
 /*
  * Ends the connection: records its status, verdict and, if fmt is not

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -125,6 +126,29 @@ io_signals(void)
 }
 
 /*
+ * Between two sessions in one process (a PreFork worker): no deadline, no
+ * timer, nothing stopped. Returns what had stopped the last session, if
+ * anything (IO_TERM: the process is being stopped too).
+ */
+int
+io_reset(void)
+{
+	sigset_t block, orig;
+	int was;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGALRM);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	was = stopped;
+	stopped = 0;
+	deadline_session = deadline_login = 0;
+	ring_in(0, 0);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+	return was;
+}
+
+/*
  * Sets (secs > 0) or clears (secs 0) the deadline why (IO_SESSION or
  * IO_LOGIN) at secs after base, a CLOCK_MONOTONIC time. A deadline already
  * past ends the session at the next read or write.
@@ -184,13 +208,19 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 	io->max_line = max_line;
 	io->idle_timeout = idle_timeout;
 	/*
-	 * Both buffers in one allocation, untouched until used: a connection
-	 * process's resident size is a cost paid once per connection.
+	 * Both buffers in one mapping, untouched until used: a connection
+	 * process's resident size is a cost paid once per connection. Mapped
+	 * for each session and unmapped after it, not taken from the heap: a
+	 * process that serves another client next (PreFork) starts it on
+	 * pages the kernel zeroed, whatever the last one left in them.
 	 */
 	io->in_cap = max_line + IO_BUFSIZE;
-	io->in = malloc(io->in_cap + IO_BUFSIZE);
-	if (!io->in)
+	io->in = mmap(NULL, io->in_cap + IO_BUFSIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (io->in == MAP_FAILED) {
+		io->in = NULL;
 		return -1;
+	}
 	io->out = io->in + io->in_cap;
 	io->rsock = is_socket(rfd);
 	io->wsock = rfd == wfd ? io->rsock : is_socket(wfd);
@@ -212,7 +242,8 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 void
 io_free(struct io *io)
 {
-	free(io->in);
+	if (io->in)
+		munmap(io->in, io->in_cap + IO_BUFSIZE);
 	io->in = io->out = NULL;
 }
 

@@ -62,6 +62,7 @@ struct io_write_how {
 int io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout);
 void io_free(struct io *io);
 void io_signals(void);
+int io_reset(void);
 void io_deadline(enum io_end why, const struct timespec *base, unsigned secs);
 int io_stopped(void);
 ssize_t io_read(struct io *io, const char **buf);

@@ -307,6 +307,18 @@ static const struct conf_opt common_opts[] = {
 	{ .name = "tied-stdout-callback", .type = CONF_FUNC, .set = set_perl_only,
 	    .dest = "tied_stdout_callback is Perl code", .arg = "CODE",
 	    .help = "Net::Server: Perl code; refused" },
+	{ .name = "min-servers", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "min_servers: the PreFork variant that grows and shrinks is not here: "
+	    "--prefork N keeps N workers (PreForkSimple)", .arg = "N",
+	    .help = "Net::Server: refused (see --prefork)" },
+	{ .name = "min-spare-servers", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "min_spare_servers: the PreFork variant that grows and shrinks is not here: "
+	    "--prefork N keeps N workers (PreForkSimple)", .arg = "N",
+	    .help = "Net::Server: refused (see --prefork)" },
+	{ .name = "max-spare-servers", .type = CONF_FUNC, .set = set_perl_only,
+	    .dest = "max_spare_servers: the PreFork variant that grows and shrinks is not here: "
+	    "--prefork N keeps N workers (PreForkSimple)", .arg = "N",
+	    .help = "Net::Server: refused (see --prefork)" },
 	{ .name = "log-function", .type = CONF_FUNC, .set = set_perl_only,
 	    .dest = "log_function is Perl code: use --log (syslog, journal, stderr or a file)",
 	    .arg = "CODE", .help = "Net::Server: Perl code; refused" },
@@ -383,6 +395,16 @@ static const struct conf_opt common_opts[] = {
 	{ .name = "timeout-message", .type = CONF_FUNC,
 	    .dest = &settings.timeout_msg, .set = conn_msg_set, .arg = "TEXT",
 	    .help = "send TEXT to a client whose session timed out (default none)" },
+	{ .name = "prefork", .type = CONF_UINT,
+	    .dest = &settings.serve.prefork, .max = SERVE_PREFORK_MAX, .arg = "N",
+	    .help = "accept loop: N workers, each serving connections in turn (default 0: a child "
+	    "each)" },
+	{ .name = "max-servers", .type = CONF_UINT,
+	    .dest = &settings.serve.prefork, .max = SERVE_PREFORK_MAX, .arg = "N",
+	    .help = "Net::Server's max_servers: as --prefork" },
+	{ .name = "max-requests", .type = CONF_UINT,
+	    .dest = &settings.serve.max_requests, .max = 1000000000, .arg = "N",
+	    .help = "--prefork: a worker is replaced after N connections; 0 never (default 0)" },
 	{ .name = "drain-timeout", .type = CONF_UINT,
 	    .dest = &settings.serve.drain_timeout, .max = 3600, .arg = "SECS",
 	    .help = "accept loop: after SIGTERM, time left to running sessions (default 10)" },
@@ -690,14 +712,31 @@ table_open(const struct service *svc, int accept_loop, struct srctab **tab)
 	return EXIT_SERVED;
 }
 
+/*
+ * In a child of the accept loop, the connection is served from the state
+ * the listener had, c. A PreFork worker serves many: each from a copy of
+ * that state, c left as it was, and the copy, the session's buffers and
+ * its timers cleared after it (conn_clear), so that nothing of a client
+ * is left to the next.
+ */
 static int
 serve_child(const struct serve_conn *sc, void *arg)
 {
-	struct conn *c = arg;
+	struct conn *c = arg, fresh;
+	int status;
 
-	c->conn_fd = sc->fd;
-	c->sc = sc;
-	return conn_serve(c);
+	if (sc->worker < 0) {
+		c->conn_fd = sc->fd;
+		c->sc = sc;
+		return conn_serve(c);
+	}
+	fresh = *c;
+	fresh.conn_fd = sc->fd;
+	fresh.sc = sc;
+	status = conn_serve(&fresh);
+	if (conn_clear(&fresh) == IO_TERM)
+		*sc->stop = 1;
+	return status;
 }
 
 /*
@@ -853,10 +892,46 @@ accept_loop(struct conn *c, const int *lfds, size_t nl)
 	settings.serve.refusal_len = settings.refusal_msg.len;
 	settings.serve.reload = reload;
 	log_msg(LOG_LVL_INFO, "accepting on %zu socket%s, at most %lu connections at once", nl,
-	    nl > 1 ? "s" : "", settings.serve.max_connections);
+	    nl > 1 ? "s" : "", settings.serve.prefork ? settings.serve.prefork
+	    : settings.serve.max_connections);
 	if (serve_loop(lfds, nl, &settings.serve, serve_child, c) < 0) {
 		log_msg(LOG_LVL_ERR, "fatal: unable to run the accept loop: %s", strerror(errno));
 		return EXIT_TEMP;
+	}
+	return EXIT_SERVED;
+}
+
+/*
+ * --prefork: only in the accept loop (one connection handed over has no
+ * use for workers: said, and ignored, as the binding keys are), over a
+ * stream, for a program whose connection leaves nothing behind in its
+ * process (svc->prefork), and no more workers than --max-connections.
+ */
+static int
+prefork_check(const struct service *svc, size_t nl, int dgram)
+{
+	struct serve_opts *o = &settings.serve;
+
+	if (!o->prefork) {
+		if (o->max_requests)
+			log_msg(LOG_LVL_DEBUG, "--max-requests: ignored without --prefork");
+		return EXIT_SERVED;
+	}
+	if (nl == 0 || dgram) {
+		log_msg(LOG_LVL_DEBUG, "--prefork: ignored: %s", nl == 0 ? "one connection, handed "
+		    "over by the activator" : "a datagram socket is served by one process");
+		o->prefork = 0;
+		return EXIT_SERVED;
+	}
+	if (!svc->prefork) {
+		log_msg(LOG_LVL_ERR, "fatal: option --prefork: inetkit-%s serves a connection in a "
+		    "process of its own (%s)", svc->name, svc->no_prefork);
+		return EXIT_USAGE;
+	}
+	if (o->prefork > o->max_connections) {
+		log_msg(LOG_LVL_ERR, "fatal: option --prefork: %lu workers, more than "
+		    "--max-connections %lu", o->prefork, o->max_connections);
+		return EXIT_USAGE;
 	}
 	return EXIT_SERVED;
 }
@@ -937,6 +1012,8 @@ conn_main(const struct service *svc, int argc, char **argv)
 	if (check) {
 		/* A SIGHUP's check: the configuration as the accept loop would take it. */
 		c.accept_loop = 1;
+		if ((r = prefork_check(svc, 1, 0)) != EXIT_SERVED)
+			return r;
 		if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 			return r;
 		return EXIT_SERVED;
@@ -955,6 +1032,8 @@ conn_main(const struct service *svc, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.accept_loop = nl > 0;
+	if ((r = prefork_check(svc, nl, dgram)) != EXIT_SERVED)
+		return r;
 	if (svc->configure && (r = svc->configure(&c, &settings)) != EXIT_SERVED)
 		return r;
 	if ((r = table_open(svc, nl > 0, &c.table)) != EXIT_SERVED)

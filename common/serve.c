@@ -2,13 +2,17 @@
 #define _GNU_SOURCE		/* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "exit.h"
 #include "log.h"
 #include "serve.h"
 #include "text.h"
@@ -26,6 +31,7 @@ struct child {
 	struct addr src;
 	int has_src;			/* counted toward the per-source limits */
 	int report;			/* proxied: the listener's end of the report pair, or -1 */
+	long slot;			/* PreFork: the worker's slot, else -1 */
 };
 
 /* A child's report: the client its PROXY header named. */
@@ -51,6 +57,48 @@ static struct child *children;
 /* The signals the loop handles, blocked but inside ppoll(). */
 const int serve_signals[SERVE_NSIGNALS] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
 static size_t nchildren;
+
+/*
+ * PreFork. The listener forks o->prefork workers and accepts nothing
+ * itself: it replaces a worker that ends (its max_requests served, or
+ * dead), reloads and drains. Each worker waits on the listening sockets
+ * (EPOLLEXCLUSIVE: a connection wakes one worker, not every one), accepts,
+ * serves the connection in its own process, and takes the next.
+ *
+ * What the Fork personality's listener counts for --max-per-source and
+ * --max-per-netblock (its children's clients) is here a table in memory
+ * shared before the first fork, a slot a worker, under a robust
+ * process-shared mutex: a worker counts the others' clients and claims
+ * its own in one step, so two workers cannot both admit the one client
+ * too many. The table of sources (rates, penalties) is shared as it is
+ * between the Fork personality's children.
+ *
+ * A worker is told to take no more connections by the end of a pipe: the
+ * listener holds the only writing end, close-on-exec, so a drain, a
+ * SIGHUP's re-exec or the listener's death wakes every idle worker, and a
+ * busy one sees it when its connection ends. SIGTERM ends a worker's
+ * session as it ends a child's; SIGQUIT and SIGINT let it finish.
+ */
+struct pf_slot {
+	pid_t pid;			/* the worker; 0: none (one is due) */
+	int busy;			/* src is the client being served */
+	struct addr src;
+};
+
+struct pf_shared {
+	pthread_mutex_t lock;
+	struct pf_slot slot[];
+};
+
+#define PF_CRASH_DELAY 1.0		/* seconds before a worker that died young is replaced */
+static struct pf_shared *pf;
+static size_t pf_n, pf_size;
+static double *pf_due;			/* the listener's: mono() when a slot's worker is due */
+static double *pf_born;			/* and when it was forked */
+static long pf_me = -1;			/* in a worker: its slot */
+static const struct serve_opts *pf_o;	/* in a worker: for serve_report */
+static int pf_stop[2] = { -1, -1 };	/* workers watch [0]; only the listener holds [1] */
+static sigset_t loop_signals;		/* serve_signals, as a set */
 
 static void
 on_signal(int sig)
@@ -209,6 +257,44 @@ same_net(const struct addr *a, const struct addr *b, const struct serve_opts *o)
 	return cidr_match(&c, b);
 }
 
+static void
+pf_lock(void)
+{
+	/* A worker that died holding the lock left the slots as they were: each is whole. */
+	if (pthread_mutex_lock(&pf->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&pf->lock);
+}
+
+static void
+pf_unlock(void)
+{
+	pthread_mutex_unlock(&pf->lock);
+}
+
+/*
+ * A worker has ended: its slot is free, and a new worker due at once, or
+ * after PF_CRASH_DELAY if this one died (a signal, or an exit status
+ * other than 0) within PF_CRASH_DELAY of its fork: a worker that cannot
+ * live is not forked in a loop.
+ */
+static void
+pf_ended(long i, pid_t pid, int st)
+{
+	double now = mono(), age = now - pf_born[i];
+
+	pf_lock();
+	memset(&pf->slot[i], 0, sizeof pf->slot[i]);
+	pf_unlock();
+	pf_due[i] = now;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	if (age < PF_CRASH_DELAY)
+		pf_due[i] = now + PF_CRASH_DELAY;
+	log_msg(LOG_LVL_ERR, "worker %ld %s %d after %.3f s: replaced%s", (long)pid,
+	    WIFSIGNALED(st) ? "killed by signal" : "exited", WIFSIGNALED(st) ? WTERMSIG(st)
+	    : WEXITSTATUS(st), age, pf_due[i] > now ? " in 1 s" : "");
+}
+
 /* Penalties are the children's to give (conn.c): they know how a connection ended. */
 static void
 reap(void)
@@ -224,20 +310,34 @@ reap(void)
 				continue;
 			if (children[i].report >= 0)
 				close(children[i].report);
+			if (children[i].slot >= 0)
+				pf_ended(children[i].slot, pid, st);
 			children[i] = children[--nchildren];
 			break;
 		}
 	}
 }
 
-/* Whether the children already serving a's address or netblock leave room: a limit_names[] code. */
+/*
+ * Whether the clients already served from a's address or netblock (by the
+ * children, or by the other PreFork workers) leave room: a limit_names[]
+ * code. A worker holds pf_lock.
+ */
 static int
 over_limit(const struct addr *a, const struct serve_opts *o)
 {
 	unsigned long same = 0, net = 0;
 	size_t i;
 
-	for (i = 0; i < nchildren; i++) {
+	for (i = 0; pf_me >= 0 && i < pf_n; i++) {
+		const struct pf_slot *w = &pf->slot[i];
+
+		if ((long)i == pf_me || !w->busy || w->src.family != a->family)
+			continue;
+		same += same_addr(&w->src, a);
+		net += same_net(&w->src, a, o);
+	}
+	for (i = 0; pf_me < 0 && i < nchildren; i++) {
 		if (!children[i].has_src || children[i].src.family != a->family)
 			continue;
 		same += same_addr(&children[i].src, a);
@@ -280,13 +380,40 @@ serve_table_note(const struct srctab_note *n)
 	    "(%llu forgotten so far)", s, (unsigned long long)n->forgotten);
 }
 
-/* Why a may not be served now (its concurrency, then the table of sources), or NULL. */
+/* In a worker: a's limits, and if within them a claimed as this worker's client, in one step. */
+static int
+pf_claim(const struct addr *a, const struct serve_opts *o)
+{
+	int code;
+
+	pf_lock();
+	if (!(code = over_limit(a, o))) {
+		pf->slot[pf_me].src = *a;
+		pf->slot[pf_me].busy = 1;
+	}
+	pf_unlock();
+	return code;
+}
+
+static void
+pf_release(void)
+{
+	pf_lock();
+	pf->slot[pf_me].busy = 0;
+	memset(&pf->slot[pf_me].src, 0, sizeof pf->slot[pf_me].src);
+	pf_unlock();
+}
+
+/*
+ * Why a may not be served now (its concurrency, then the table of
+ * sources), or NULL; in a worker, a is then its claimed client.
+ */
 static const char *
 refusal_reason(const struct addr *a, const struct serve_opts *o, char *buf, size_t len)
 {
 	struct srctab_note note;
 	enum srctab_verdict v;
-	int code = over_limit(a, o);
+	int code = pf_me >= 0 ? pf_claim(a, o) : over_limit(a, o);
 
 	if (code)
 		return limit_names[code];
@@ -343,7 +470,8 @@ take_report(struct child *c, const struct serve_opts *o)
 /*
  * In the child: reports the client a PROXY header named and waits for the
  * listener's answer. 1 with *why if it is over a limit, 0 if not, -1 if the
- * listener did not answer in time (the connection is then served).
+ * listener did not answer in time (the connection is then served). A
+ * PreFork worker counts and claims the client itself.
  */
 int
 serve_report(const struct serve_conn *sc, const struct addr *a, const char **why)
@@ -352,6 +480,11 @@ serve_report(const struct serve_conn *sc, const struct addr *a, const char **why
 	struct pollfd p = { .fd = sc->report, .events = POLLIN };
 	unsigned char code;
 
+	if (sc->worker >= 0) {
+		code = (unsigned char)pf_claim(a, pf_o);
+		*why = limit_names[code];
+		return code != 0;
+	}
 	memset(&r, 0, sizeof r);
 	r.family = a->family;
 	memcpy(r.bytes, a->bytes, addr_len(a));
@@ -363,14 +496,29 @@ serve_report(const struct serve_conn *sc, const struct addr *a, const char **why
 	return code != 0;
 }
 
+/* A failed accept: said, and for want of descriptors or memory, accepting paused. */
+static void
+accept_failed(void)
+{
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		accept_resume = mono() + ACCEPT_PAUSE;
+		accept_fails++;
+		/* Said at the 1st, 2nd, 4th ... failure in a row, then every 1024th. */
+		if (!(accept_fails & (accept_fails - 1)) || accept_fails % 1024 == 0)
+			log_msg(LOG_LVL_WARNING, "unable to accept: %s: paused for %.0f ms "
+			    "(%lu in a row)", strerror(errno), ACCEPT_PAUSE * 1000, accept_fails);
+	} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		log_msg(LOG_LVL_WARNING, "unable to accept: %s", strerror(errno));
+}
+
 static void
 accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
     serve_child_fn child, void *arg, const sigset_t *orig)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	struct child c = { .report = -1 };
-	struct serve_conn sc = { .report = -1 };
+	struct child c = { .report = -1, .slot = -1 };
+	struct serve_conn sc = { .report = -1, .worker = -1 };
 	const char *why;
 	char s[ADDR_STRMAX], buf[64];
 	int pair[2] = { -1, -1 };
@@ -378,16 +526,7 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 
 	if (fd < 0) {
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			accept_resume = mono() + ACCEPT_PAUSE;
-			accept_fails++;
-			/* Said at the 1st, 2nd, 4th ... failure in a row, then every 1024th. */
-			if (!(accept_fails & (accept_fails - 1)) || accept_fails % 1024 == 0)
-				log_msg(LOG_LVL_WARNING, "unable to accept: %s: paused for %.0f ms "
-				    "(%lu in a row)", strerror(errno), ACCEPT_PAUSE * 1000,
-				    accept_fails);
-		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_msg(LOG_LVL_WARNING, "unable to accept: %s", strerror(errno));
+		accept_failed();
 		return;
 	}
 	accept_fails = 0;
@@ -458,9 +597,23 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	size_t i;
 
+	const char *sig = got_term == SIGQUIT ? "SIGQUIT" : got_term == SIGINT ? "SIGINT"
+	    : "SIGTERM";
+	size_t busy = 0;
+
 	reap();		/* a child that has ended is not one to wait for */
-	log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish (%s)", nchildren,
-	    got_term == SIGQUIT ? "SIGQUIT" : got_term == SIGINT ? "SIGINT" : "SIGTERM");
+	if (pf) {
+		pf_lock();
+		for (i = 0; i < pf_n; i++)
+			busy += pf->slot[i].busy != 0;
+		pf_unlock();
+		log_msg(LOG_LVL_NOTICE, "stopping: %zu workers, %zu of them serving, to finish (%s)",
+		    nchildren, busy, sig);
+		/* The pipe's end tells the idle workers at once, the busy ones when they are done. */
+		close(pf_stop[1]);
+		pf_stop[1] = -1;
+	} else
+		log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish (%s)", nchildren, sig);
 	while (nchildren && mono() < deadline) {
 		ppoll(NULL, 0, &ts, orig);
 		reap();
@@ -496,6 +649,220 @@ hup(const int *fds, size_t nfds, const struct serve_opts *o)
 }
 
 /*
+ * One connection in a worker: the limits the listener would apply, then
+ * the child fn, in the session's signal mask as a child's; the worker's
+ * own handling of SIGTERM back afterwards (the session sets its own).
+ */
+static void
+pf_serve(int fd, const struct sockaddr_storage *ss, socklen_t len, const struct serve_opts *o,
+    serve_child_fn child, void *arg, const sigset_t *orig, int *stop)
+{
+	struct serve_conn sc = { .fd = fd, .report = -1, .worker = (int)pf_me, .stop = stop };
+	struct sigaction sa;
+	struct addr a;
+	const char *why;
+	char s[ADDR_STRMAX], buf[64];
+
+	if (!o->proxied && addr_from_sockaddr(&a, ss, len) == 0) {
+		if ((why = refusal_reason(&a, o, buf, sizeof buf))) {
+			addr_format(&a, s);
+			log_msg(LOG_LVL_NOTICE, "refused %s: %s", s, why);
+			refuse(fd, o);
+			pf_release();
+			return;
+		}
+		sc.admitted = o->tab != NULL;
+	}
+	sigprocmask(SIG_SETMASK, orig, NULL);
+	(void)child(&sc, arg);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &loop_signals, NULL);
+	close(fd);
+	pf_release();
+}
+
+/*
+ * A worker: until the listener's pipe ends (a drain, a re-exec, its
+ * death), a SIGTERM, SIGINT or SIGQUIT, or max_requests served, it waits
+ * for a connection on any listening socket and serves it. Never returns.
+ */
+static void
+pf_worker(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
+    void *arg, const sigset_t *orig)
+{
+	struct epoll_event ev[SERVE_LISTEN_MAX + 1];
+	struct sockaddr_storage ss;
+	struct timespec pause = { 0, (long)(ACCEPT_PAUSE * 1e9) };
+	unsigned long served = 0;
+	socklen_t len;
+	size_t i;
+	int ep, n, k, fd, stop = 0;
+
+	close(pf_stop[1]);
+	pf_o = o;
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);	/* the listener's to take */
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		log_msg(LOG_LVL_ERR, "worker: unable to make an epoll instance: %s",
+		    strerror(errno));
+		_exit(EXIT_TEMP);
+	}
+	for (i = 0; i <= nfds; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+
+		if (i < nfds)
+			e.events |= EPOLLEXCLUSIVE;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, i < nfds ? fds[i] : pf_stop[0], &e) < 0) {
+			log_msg(LOG_LVL_ERR, "worker: unable to watch a socket: %s",
+			    strerror(errno));
+			_exit(EXIT_TEMP);
+		}
+	}
+	while (!got_term && !stop && (!o->max_requests || served < o->max_requests)) {
+		n = epoll_pwait(ep, ev, (int)nfds + 1, -1, orig);
+		for (k = 0; k < n; k++)
+			if (ev[k].data.u32 == nfds)
+				stop = 1;	/* the listener is stopping, or gone */
+		for (k = 0; k < n && !stop && !got_term; k++) {
+			if (ev[k].data.u32 == nfds)
+				continue;
+			len = sizeof ss;
+			fd = accept4(fds[ev[k].data.u32], (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+			if (fd < 0) {
+				accept_failed();
+				if (accept_resume > mono())
+					nanosleep(&pause, NULL);
+				continue;
+			}
+			accept_fails = 0;
+			pf_serve(fd, &ss, len, o, child, arg, orig, &stop);
+			if (o->max_requests && ++served >= o->max_requests)
+				break;
+		}
+	}
+	_exit(EXIT_SERVED);
+}
+
+/* Forks the workers that are due; returns in how many ms the next is due, or -1. */
+static int
+pf_spawn(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
+    void *arg, const sigset_t *orig)
+{
+	double now = mono(), next = -1;
+	size_t i;
+	pid_t pid;
+
+	for (i = 0; i < pf_n; i++) {
+		if (pf->slot[i].pid)
+			continue;
+		if (pf_due[i] > now) {
+			if (next < 0 || pf_due[i] < next)
+				next = pf_due[i];
+			continue;
+		}
+		if ((pid = fork()) < 0) {
+			log_msg(LOG_LVL_ERR, "unable to fork a worker: %s: trying again in 1 s",
+			    strerror(errno));
+			pf_due[i] = now + 1;
+			next = next < 0 || pf_due[i] < next ? pf_due[i] : next;
+			continue;
+		}
+		if (pid == 0) {
+			pf_me = (long)i;
+			pf_worker(fds, nfds, o, child, arg, orig);
+		}
+		pf->slot[i].pid = pid;
+		pf_born[i] = now;
+		children[nchildren++] = (struct child){ .pid = pid, .report = -1, .slot = (long)i };
+	}
+	return next < 0 ? -1 : (int)((next - now) * 1000) + 1;
+}
+
+/* The shared slots, the pipe, the listening sockets made non-blocking: 0, or -1 with errno. */
+static int
+pf_setup(const int *fds, size_t nfds, const struct serve_opts *o)
+{
+	pthread_mutexattr_t ma;
+	size_t i;
+	int fl;
+
+	pf_n = o->prefork;
+	pf_size = sizeof *pf + pf_n * sizeof pf->slot[0];
+	pf = mmap(NULL, pf_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (pf == MAP_FAILED) {
+		pf = NULL;
+		return -1;
+	}
+	pf_due = calloc(pf_n, sizeof *pf_due);
+	pf_born = calloc(pf_n, sizeof *pf_born);
+	if (!pf_due || !pf_born || pthread_mutexattr_init(&ma) != 0
+	    || pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0
+	    || pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0
+	    || pthread_mutex_init(&pf->lock, &ma) != 0 || pipe2(pf_stop, O_CLOEXEC) < 0)
+		return -1;
+	pthread_mutexattr_destroy(&ma);
+	/* Every worker is woken by a connection it may not win: its accept must not wait. */
+	for (i = 0; i < nfds; i++)
+		if ((fl = fcntl(fds[i], F_GETFL)) < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0)
+			return -1;
+	return 0;
+}
+
+static void
+pf_teardown(void)
+{
+	if (pf_stop[1] >= 0)
+		close(pf_stop[1]);
+	if (pf_stop[0] >= 0)
+		close(pf_stop[0]);
+	pf_stop[0] = pf_stop[1] = -1;
+	if (pf)
+		munmap(pf, pf_size);
+	free(pf_due);
+	free(pf_born);
+	pf = NULL;
+	pf_due = pf_born = NULL;
+}
+
+/* The PreFork listener: keeps o->prefork workers, reloads, and at the end drains. */
+static int
+pf_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn child,
+    void *arg, const sigset_t *orig)
+{
+	struct timespec ts;
+	size_t i;
+	int timeout;
+
+	if (pf_setup(fds, nfds, o) < 0) {
+		pf_teardown();
+		return -1;
+	}
+	log_msg(LOG_LVL_INFO, "prefork: %zu workers, each serving %s", pf_n, o->max_requests
+	    ? "at most --max-requests connections" : "connections until it is stopped");
+	while (!got_term) {
+		if (got_chld)
+			reap();
+		if (got_hup)
+			hup(fds, nfds, o);
+		timeout = pf_spawn(fds, nfds, o, child, arg, orig);
+		ts.tv_sec = timeout / 1000;
+		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		if (ppoll(NULL, 0, timeout < 0 ? NULL : &ts, orig) < 0 && errno != EINTR) {
+			log_msg(LOG_LVL_ERR, "unable to wait: %s", strerror(errno));
+			break;
+		}
+	}
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	drain(o, orig);
+	pf_teardown();
+	return 0;
+}
+
+/*
  * Runs until SIGTERM, SIGINT or SIGQUIT (each a graceful stop: drain);
  * SIGHUP reloads. Signals are blocked except inside ppoll(), so a SIGCHLD
  * can never slip in between the check and the wait.
@@ -514,7 +881,8 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	int r, timeout;
 
 	if (nfds == 0 || nfds > SERVE_LISTEN_MAX || o->max_connections == 0
-	    || o->max_connections > SERVE_CONN_MAX) {
+	    || o->max_connections > SERVE_CONN_MAX || o->prefork > o->max_connections
+	    || o->prefork > SERVE_PREFORK_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -533,7 +901,8 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	for (i = 0; i < o->nadopt; i++)
 		if (waitid(P_PID, (id_t)o->adopt[i], &si, WEXITED | WNOHANG | WNOWAIT) == 0
 		    || errno != ECHILD)
-			children[nchildren++] = (struct child){ .pid = o->adopt[i], .report = -1 };
+			children[nchildren++] = (struct child){ .pid = o->adopt[i], .report = -1,
+			    .slot = -1 };
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -543,6 +912,7 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 		sigaddset(&block, serve_signals[i]);
 	}
 	sigprocmask(SIG_BLOCK, &block, &orig);
+	loop_signals = block;
 	/*
 	 * After a SIGHUP's re-exec they arrive blocked: unblocked only inside
 	 * ppoll() (and in the children), never before the handlers are set.
@@ -550,6 +920,10 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	for (i = 0; i < sizeof serve_signals / sizeof serve_signals[0]; i++)
 		sigdelset(&orig, serve_signals[i]);
 	got_chld = 1;		/* an adopted child may have ended before the handler was set */
+	if (o->prefork) {
+		r = pf_loop(fds, nfds, o, child, arg, &orig);
+		goto done;
+	}
 	while (!got_term) {
 		if (got_chld)
 			reap();
@@ -594,10 +968,12 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
 	drain(o, &orig);
+	r = 0;
+done:
 	free(children);
 	free(p);
 	free(who);
 	children = NULL;
 	sigprocmask(SIG_SETMASK, &orig, NULL);
-	return 0;
+	return r;
 }

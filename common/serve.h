@@ -25,6 +25,7 @@
 #define SERVE_LISTEN_MAX 16
 #define SERVE_CONN_MAX 4096		/* the highest --max-connections */
 #define SERVE_REPORT_MS 2000		/* a child's wait for the listener's answer */
+#define SERVE_PREFORK_MAX 1024		/* the most PreFork workers */
 
 struct pollfd;
 
@@ -36,6 +37,14 @@ struct serve_opts {
 	unsigned long max_per_source;	/* per address; 0 = no limit */
 	unsigned long max_per_netblock;	/* per netblock (prefix4, prefix6); 0 = no limit */
 	unsigned long drain_timeout;	/* after SIGTERM, seconds to let children finish */
+	/*
+	 * PreFork (Net::Server's PreForkSimple): this many workers, forked
+	 * before any client, each accepting and serving connections one
+	 * after another, at most max_requests (0: no limit) before it is
+	 * replaced; 0: the Fork personality, a child a connection.
+	 */
+	unsigned long prefork;
+	unsigned long max_requests;
 	int proxied;			/* clients are named by a PROXY header: children report */
 	struct srctab *tab;		/* or NULL */
 	const struct srctab_limits *lim;	/* rates, penalties, netblock prefixes */
@@ -76,12 +85,18 @@ struct serve_conn {
 	int fd;
 	int admitted;			/* the table of sources was consulted by the listener */
 	int report;			/* proxied: where to report the client, else -1 */
+	int worker;			/* PreFork: the worker's slot of the shared counts, else -1 */
+	int *stop;			/* PreFork: set by the child fn: take no other connection */
 };
 
 /* serve_listen: -1 with errno for a system error, or this for a malformed spec. */
 #define SERVE_BADSPEC (-2)
 
-/* Serves one accepted connection in the child; returns its exit status. */
+/*
+ * Serves one accepted connection in the child, or in a PreFork worker
+ * (sc->worker >= 0), which serves the next one after it: then nothing of
+ * this client may outlive the call. Returns its exit status.
+ */
 typedef int (*serve_child_fn)(const struct serve_conn *sc, void *arg);
 
 int serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, int *dgram,

@@ -547,6 +547,8 @@ COMMON_OPTS=('--conf-file FILE' '--log SINK' '--log-level N' '--allow REGEX' '--
 		# sig_passthrough, are refused (tests/netserver.bats).
 		--help|--version|--listen|--port|--host|--ipv|--proto|--log-function) continue ;;
 		--sig-passthrough|--tie-client-stdout|--tied-stdin-callback|--tied-stdout-callback) continue ;;
+		# The PreFork variant that grows and shrinks is refused (tests/prefork.bats).
+		--min-servers|--min-spare-servers|--max-spare-servers) continue ;;
 		--conf-file) v=/dev/null ;;
 		--log) v=stderr ;;
 		--allow) v='10\..*' ;;
