@@ -126,7 +126,7 @@ run:
 	BUILD=$(BUILD) tests/run-services
 
 # The benchmark (bench/run): loopback only (the pool rows: a tun link in a network
-# namespace of their own), bounded, about seven minutes on 2 cores.
+# namespace of their own), bounded, about five minutes on 2 cores.
 BENCH_BINS = $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/mklist $(BUILD)/bench/tlsload \
     $(BUILD)/bench/spliceecho
 $(BUILD)/bench/loadgen: bench/loadgen.c bench/clock.h bench/target.h
