@@ -126,14 +126,19 @@ run:
 	BUILD=$(BUILD) tests/run-services
 
 # The benchmark (bench/run): loopback only (the pool rows: a tun link in a network
-# namespace of their own), bounded, about three and a half minutes on 2 cores.
-BENCH_BINS = $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/mklist $(BUILD)/bench/tlsload
+# namespace of their own), bounded, about five minutes on 2 cores.
+BENCH_BINS = $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/mklist $(BUILD)/bench/tlsload \
+    $(BUILD)/bench/spliceecho
 $(BUILD)/bench/loadgen: bench/loadgen.c bench/clock.h bench/target.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o $@ bench/loadgen.c
 $(BUILD)/bench/floor: bench/floor.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -static -o $@ bench/floor.c
+# The zero-work echo (splice through a pipe): the bulk client's own capacity.
+$(BUILD)/bench/spliceecho: bench/spliceecho.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ bench/spliceecho.c
 $(BUILD)/bench/mklist: bench/mklist.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ bench/mklist.c

@@ -14,13 +14,16 @@
  *   loadgen msgs ADDR N [SIZE]     one connection, N messages of SIZE bytes (default 64), each
  *                                  echoed and verified before the next is sent
  *   loadgen script ADDR N FILE     send FILE, read to EOF, N times (cmdserver sessions)
- *   loadgen rss  ADDR PID          peak RSS (VmHWM, KiB) of PID's child serving one connection
+ *   loadgen rss  ADDR PID          peak RSS (VmHWM, KiB) of the process serving one connection:
+ *                                  PID or the descendant of it that holds the server's end
  *
  * ADDR is 127.x.y.z:PORT, [::1]:PORT or a path to a UNIX socket. Prints
  * "key=value" figures on one line; exits 1 on any wrong byte.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -266,10 +269,12 @@ pattern(long i, int lc)
  * once, hold every chunk of the stream at any offset: the writer sends from
  * them and the reader memcmps against them, and neither spends its time
  * making or checking the stream byte by byte (which capped the client near
- * 300 MiB/s).
+ * 300 MiB/s). A chunk is 1 MiB, sent in one send and read in one recv: in
+ * 64 KiB ones the client's system calls were most of its own cost, and it
+ * was the bound of a server that does no work (bench/spliceecho.c).
  */
 #define PERIOD 95
-#define CHUNK 65536
+#define CHUNK (1 << 20)
 static char stream[2][CHUNK + PERIOD];	/* as sent; as lcecho returns it */
 
 static void
@@ -304,7 +309,7 @@ static void *
 bulk_reader(void *arg)
 {
 	struct bulk *b = arg;
-	char buf[CHUNK];
+	static char buf[CHUNK];
 	long got = 0;
 	ssize_t r;
 
@@ -370,7 +375,7 @@ cmd_bulk(long bytes, int lc, int noshut)
 static int
 cmd_msgs(long n, long size)
 {
-	char buf[CHUNK];
+	static char buf[CHUNK];
 	double *t = calloc((size_t)n, sizeof *t), t0, s;
 	long i, off = 0;
 	int fd;
@@ -427,7 +432,105 @@ cmd_script(long n, const char *path)
 	return 0;
 }
 
-/* The activator's newest child is the process serving our open connection. */
+/*
+ * The inode of the server's end of our connection fd: the socket in
+ * /proc/net/tcp whose local address is fd's peer and whose remote one is
+ * fd's own. 0 if there is none (IPv4 only).
+ */
+static unsigned long
+server_inode(int fd)
+{
+	struct sockaddr_in me, peer;
+	socklen_t ml = sizeof me, pl = sizeof peer;
+	unsigned long v[4], ino, found = 0;
+	char line[512], *p;
+	int i;
+	FILE *f;
+
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0
+	    || getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || me.sin_family != AF_INET
+	    || !(f = fopen("/proc/net/tcp", "r")))
+		return 0;
+	/* "  sl: LOCAL_ADDR:PORT REM_ADDR:PORT st tx:rx tr:when retrnsmt uid timeout inode" */
+	while (!found && fgets(line, sizeof line, f)) {
+		if (!(p = strchr(line, ':')))
+			continue;
+		for (i = 0; i < 4; i++)
+			v[i] = strtoul(p + 1, &p, 16);
+		for (i = 0; i < 8; i++)		/* st tx:rx tr:when retrnsmt uid timeout */
+			(void)strtoul(p + 1, &p, 16);
+		ino = strtoul(p, NULL, 10);
+		if (v[0] == peer.sin_addr.s_addr && v[1] == ntohs(peer.sin_port)
+		    && v[2] == me.sin_addr.s_addr && v[3] == ntohs(me.sin_port))
+			found = ino;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Whether process pid has the socket of inode ino open. */
+static int
+holds(long pid, unsigned long ino)
+{
+	char path[64], link[64], want[64];
+	struct dirent *d;
+	DIR *dir;
+	ssize_t n;
+	int yes = 0;
+
+	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+	snprintf(want, sizeof want, "socket:[%lu]", ino);
+	if (!(dir = opendir(path)))
+		return 0;
+	while (!yes && (d = readdir(dir))) {
+		n = readlinkat(dirfd(dir), d->d_name, link, sizeof link - 1);
+		yes = n > 0 && (link[n] = '\0', strcmp(link, want) == 0);
+	}
+	closedir(dir);
+	return yes;
+}
+
+#define TREE_MAX 4096
+
+/*
+ * The process serving our open connection fd, among ppid and its
+ * descendants: the deepest one holding the server's end of it (an
+ * activator's child, a prefork server's worker, Apache's), or, where that
+ * cannot be told (not IPv4), ppid's newest child.
+ */
+static long
+server_pid(long ppid, int fd)
+{
+	static long tree[TREE_MAX];
+	unsigned long ino = server_inode(fd);
+	long pid, child = 0, found = 0;
+	size_t head = 0, n = 1;
+	char path[96], line[4096], *p, *end;
+	glob_t g;
+	size_t i;
+	FILE *f;
+
+	tree[0] = ppid;
+	for (; head < n; head++) {
+		if (ino && holds(tree[head], ino))
+			found = tree[head];
+		snprintf(path, sizeof path, "/proc/%ld/task/*/children", tree[head]);
+		if (glob(path, 0, NULL, &g) != 0)
+			continue;
+		for (i = 0; i < g.gl_pathc; i++)
+			if ((f = fopen(g.gl_pathv[i], "r"))) {
+				while (fgets(line, sizeof line, f))
+					for (p = line; (pid = strtol(p, &end, 10)) > 0 && n < TREE_MAX;
+					    p = end)
+						tree[n++] = pid, child = head == 0 ? pid : child;
+				fclose(f);
+			}
+		globfree(&g);
+	}
+	return ino ? found : child;
+}
+
+/* Peak RSS (VmHWM) of the process serving one connection of ours (server_pid). */
 static int
 cmd_rss(long ppid)
 {
@@ -442,14 +545,8 @@ cmd_rss(long ppid)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	send_all(fd, LINE, sizeof LINE - 1);
 	recv_n(fd, buf, sizeof buf, sizeof LINE - 1);
-	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", ppid, ppid);
-	while (!child && now() - t0 < 5) {
-		if ((f = fopen(path, "r"))) {
-			while (fscanf(f, "%ld", &child) == 1)
-				;
-			fclose(f);
-		}
-	}
+	while (!child && now() - t0 < 5)
+		child = server_pid(ppid, fd);
 	snprintf(path, sizeof path, "/proc/%ld/status", child);
 	if (child && (f = fopen(path, "r"))) {
 		while (fgets(buf, sizeof buf, f))
