@@ -867,8 +867,13 @@ reload(const int *fds, size_t nfds, const pid_t *pids, size_t npids, void *arg)
 	daemon_before_reexec();
 	for (i = 0; i < nfds; i++)
 		fcntl(fds[i], F_SETFD, 0);
-	log_msg(LOG_LVL_NOTICE, "SIGHUP: re-executing with the new configuration (running "
-	    "sessions, %zu, keep the old one)", npids);
+	if (settings.serve.prefork)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: re-executing with the new configuration (the "
+		    "old workers, %zu, serve no new connection: their sessions keep the old one)",
+		    npids);
+	else
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: re-executing with the new configuration (running "
+		    "sessions, %zu, keep the old one)", npids);
 	/* The signals stay blocked across the exec: the new image unblocks them at start. */
 	self_exec();
 	log_msg(LOG_LVL_ERR, "SIGHUP: unable to exec %s: %s: still serving the old configuration",
@@ -891,6 +896,7 @@ accept_loop(struct conn *c, const int *lfds, size_t nl)
 	settings.serve.refusal = settings.refusal_msg.s;
 	settings.serve.refusal_len = settings.refusal_msg.len;
 	settings.serve.reload = reload;
+	settings.serve.nown = own_sockets;
 	log_msg(LOG_LVL_INFO, "accepting on %zu socket%s, at most %lu connections at once", nl,
 	    nl > 1 ? "s" : "", settings.serve.prefork ? settings.serve.prefork
 	    : settings.serve.max_connections);

@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "exit.h"
+#include "io.h"
 #include "log.h"
 #include "serve.h"
 #include "text.h"
@@ -76,8 +77,14 @@ static size_t nchildren;
  * A worker is told to take no more connections by the end of a pipe: the
  * listener holds the only writing end, close-on-exec, so a drain, a
  * SIGHUP's re-exec or the listener's death wakes every idle worker, and a
- * busy one sees it when its connection ends. SIGTERM ends a worker's
- * session as it ends a child's; SIGQUIT and SIGINT let it finish.
+ * busy one sees it when its connection ends. A drain also shuts the
+ * sockets bound here, which busy workers still hold: a client that comes
+ * then is refused, not left in a queue no one reads.
+ *
+ * A worker's SIGTERM is the session's (io_signals, installed once, for
+ * the worker's whole life): one that comes during a session ends it, with
+ * its record, as it ends a child's; one that comes between sessions is
+ * seen by the loop (io_stopped). SIGQUIT and SIGINT let the session finish.
  */
 struct pf_slot {
 	pid_t pid;			/* the worker; 0: none (one is due) */
@@ -589,9 +596,13 @@ accept_one(int lfd, const int *fds, size_t nfds, const struct serve_opts *o,
 	children[nchildren++] = c;
 }
 
-/* After SIGTERM, SIGINT or SIGQUIT: no new connections; children get drain_timeout, then SIGTERM. */
+/*
+ * After SIGTERM, SIGINT or SIGQUIT: no new connections; children get
+ * drain_timeout, then SIGTERM. PreFork: the listening sockets fds (still
+ * open) are the workers' too.
+ */
 static void
-drain(const struct serve_opts *o, const sigset_t *orig)
+drain(const struct serve_opts *o, const sigset_t *orig, const int *fds, size_t nfds)
 {
 	double deadline = mono() + (double)o->drain_timeout;
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
@@ -612,6 +623,9 @@ drain(const struct serve_opts *o, const sigset_t *orig)
 		/* The pipe's end tells the idle workers at once, the busy ones when they are done. */
 		close(pf_stop[1]);
 		pf_stop[1] = -1;
+		/* Bound here, the sockets are ours to shut: a systemd socket queues for the next start. */
+		for (i = nfds - (o->nown < nfds ? o->nown : nfds); i < nfds; i++)
+			shutdown(fds[i], SHUT_RD);
 	} else
 		log_msg(LOG_LVL_NOTICE, "stopping: %zu connections to finish (%s)", nchildren, sig);
 	while (nchildren && mono() < deadline) {
@@ -650,15 +664,13 @@ hup(const int *fds, size_t nfds, const struct serve_opts *o)
 
 /*
  * One connection in a worker: the limits the listener would apply, then
- * the child fn, in the session's signal mask as a child's; the worker's
- * own handling of SIGTERM back afterwards (the session sets its own).
+ * the child fn, in the session's signal mask as a child's.
  */
 static void
 pf_serve(int fd, const struct sockaddr_storage *ss, socklen_t len, const struct serve_opts *o,
     serve_child_fn child, void *arg, const sigset_t *orig, int *stop)
 {
 	struct serve_conn sc = { .fd = fd, .report = -1, .worker = (int)pf_me, .stop = stop };
-	struct sigaction sa;
 	struct addr a;
 	const char *why;
 	char s[ADDR_STRMAX], buf[64];
@@ -673,12 +685,9 @@ pf_serve(int fd, const struct sockaddr_storage *ss, socklen_t len, const struct 
 		}
 		sc.admitted = o->tab != NULL;
 	}
+	/* A SIGTERM held since the wait is the session's to take: it ends it at once. */
 	sigprocmask(SIG_SETMASK, orig, NULL);
 	(void)child(&sc, arg);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
 	sigprocmask(SIG_BLOCK, &loop_signals, NULL);
 	close(fd);
 	pf_release();
@@ -705,6 +714,7 @@ pf_worker(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_f
 	pf_o = o;
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGHUP, SIG_IGN);	/* the listener's to take */
+	io_signals();			/* SIGTERM: the session's, or the loop's between sessions */
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		log_msg(LOG_LVL_ERR, "worker: unable to make an epoll instance: %s",
 		    strerror(errno));
@@ -721,16 +731,22 @@ pf_worker(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_f
 			_exit(EXIT_TEMP);
 		}
 	}
-	while (!got_term && !stop && (!o->max_requests || served < o->max_requests)) {
+	while (!got_term && !stop && io_stopped() != IO_TERM
+	    && (!o->max_requests || served < o->max_requests)) {
 		n = epoll_pwait(ep, ev, (int)nfds + 1, -1, orig);
 		for (k = 0; k < n; k++)
 			if (ev[k].data.u32 == nfds)
 				stop = 1;	/* the listener is stopping, or gone */
-		for (k = 0; k < n && !stop && !got_term; k++) {
+		/* One connection a wake-up: the pipe and the signals are looked at between any two. */
+		for (k = 0; k < n && !stop && !got_term && io_stopped() != IO_TERM; k++) {
 			if (ev[k].data.u32 == nfds)
 				continue;
 			len = sizeof ss;
 			fd = accept4(fds[ev[k].data.u32], (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+			if (fd < 0 && errno == EINVAL) {
+				stop = 1;	/* a drain shut the socket */
+				break;
+			}
 			if (fd < 0) {
 				accept_failed();
 				if (accept_resume > mono())
@@ -739,8 +755,8 @@ pf_worker(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_f
 			}
 			accept_fails = 0;
 			pf_serve(fd, &ss, len, o, child, arg, orig, &stop);
-			if (o->max_requests && ++served >= o->max_requests)
-				break;
+			served++;
+			break;
 		}
 	}
 	_exit(EXIT_SERVED);
@@ -855,9 +871,9 @@ pf_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn 
 			break;
 		}
 	}
+	drain(o, orig, fds, nfds);
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
-	drain(o, orig);
 	pf_teardown();
 	return 0;
 }
@@ -967,7 +983,7 @@ serve_loop(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_
 	}
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
-	drain(o, &orig);
+	drain(o, &orig, NULL, 0);
 	r = 0;
 done:
 	free(children);

@@ -45,6 +45,7 @@ struct serve_opts {
 	 */
 	unsigned long prefork;
 	unsigned long max_requests;
+	size_t nown;			/* the last nown listening sockets were bound here */
 	int proxied;			/* clients are named by a PROXY header: children report */
 	struct srctab *tab;		/* or NULL */
 	const struct srctab_limits *lim;	/* rates, penalties, netblock prefixes */

@@ -839,11 +839,11 @@ groupadd --system inetkit-lcecho"
 	wait_until 5 "$pidf was not removed" not test -e "$pidf"
 }
 
-@test "README Deploy: the --prefork command serves echo from 4 workers, as its user (loopback, a free port)" {
+@test "README Deploy: the --prefork command serves echo from 8 workers, as its user (loopback, a free port)" {
 	local l w i port c n=0
 	l=$(deploy_line ' --prefork ')
 	mapfile -t w < <(shell_words "$l")
-	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --prefork 4 --max-requests 10000 --user inetkit-echo"
+	assert_equal "${w[*]}" "$PKGDIR/echo --listen 0.0.0.0:8010 --prefork 8 --max-per-source 2 --user inetkit-echo"
 	port=$(free_port)
 	for i in "${!w[@]}"; do
 		case ${w[$i]} in
@@ -859,14 +859,14 @@ groupadd --system inetkit-lcecho"
 		say "$port" "Hello worker $i\n"
 		assert_reply "Hello worker $i\n"
 	done
-	# Four workers, every one running as the command's user.
-	wait_until 10 "never 4 workers" eval "[ \"\$(pgrep -c -P $SPID)\" -eq 4 ]"
+	# Eight workers, every one running as the command's user.
+	wait_until 10 "never 8 workers" eval "[ \"\$(pgrep -c -P $SPID)\" -eq 8 ]"
 	for c in $(pgrep -P "$SPID"); do
 		run sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$c/status"
 		assert_output "$(id -u inetkit-echo)"
 		n=$((n + 1))
 	done
-	assert_equal "$n" 4
+	assert_equal "$n" 8
 }
 
 @test "README Deploy: the --listen udp: command answers datagrams on IPv4 and IPv6 (loopback, free ports)" {

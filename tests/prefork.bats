@@ -244,6 +244,42 @@ held_says() {
 	wait_until 5 "the server did not exit" not kill -0 "$SPID"
 }
 
+@test "a drain shuts the sockets bound here: a client that comes during it is refused, not queued" {
+	listen_on "$BIN/echo" --prefork 2 --drain-timeout 10
+	wait_workers 2
+	hold_session "$PORT"
+	held_says "held"
+	kill -TERM "$SPID"
+	wait_log "$LOG" "stopping: 2 workers, 1 of them serving"
+	wait_workers 1
+	run timeout 5 socat -T 2 - "TCP:127.0.0.1:$PORT" <<<"too late"
+	assert_failure
+	assert_output --partial "Connection refused"
+	held_says "still served"
+}
+
+@test "SIGTERM to a worker: between sessions it leaves and is replaced; during one it ends it, with its record" {
+	listen_on "$BIN/echo" --prefork 1
+	wait_workers 1
+	local w
+	w=$(workers)
+	kill -TERM "$w"
+	wait_until 5 "worker $w still there" eval "[ -n \"\$(workers)\" ] && [ \"\$(workers)\" != $w ]"
+	run talk "$PORT" <<<"new worker"
+	assert_output "new worker"
+	# A normal exit (0): replaced at once, and no error said.
+	run grep -c "worker $w " "$LOG"
+	assert_output 0
+	w=$(workers)
+	hold_session "$PORT"
+	held_says "held"
+	kill -TERM "$w"
+	wait_log "$LOG" "\[$w\]: .*served peer=127\.0\.0\.1.* end=term"
+	wait_until 5 "worker $w still there" eval "[ -n \"\$(workers)\" ] && [ \"\$(workers)\" != $w ]"
+	run talk "$PORT" <<<"next"
+	assert_output "next"
+}
+
 @test "SIGQUIT drains too, and --drain-timeout ends a session that outlasts it, with its record" {
 	listen_on "$BIN/echo" --prefork 2 --drain-timeout 1
 	wait_workers 2
