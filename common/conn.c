@@ -519,7 +519,9 @@ conn_serve(struct conn *c)
 	c->started_ms = srctab_now();
 	io_signals();
 	io_deadline(IO_SESSION, &c->start, (unsigned)s->session_timeout);
-	set_blocking(fd);
+	/* A socket the accept loop accepted is blocking already (accept4 without SOCK_NONBLOCK). */
+	if (!c->sc)
+		set_blocking(fd);
 	if (fd == 0)
 		set_blocking(1);
 	/* 2: an upstream inetkit wrapper that took the header exported who it named. */
