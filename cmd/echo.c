@@ -38,8 +38,10 @@ put_crs(struct io *io, size_t n)
  * At the start of a line, CR bytes are held back (as a count: no buffer can
  * be filled) until the line proves blank (LF: the session ends) or not (any
  * other byte: the CRs are echoed, then the rest of the line as it comes).
- * Everything else is echoed in spans as large as the read that brought it:
- * only a line that starts with CR or LF interrupts a span.
+ * Everything else is echoed in spans as large as the read that brought it
+ * (written from the input buffer, not copied): only a line that starts with
+ * CR or LF interrupts a span, and io_line_watch skips to the next of those
+ * over whole blocks, not line by line.
  */
 static int
 process(struct conn *c)
@@ -77,7 +79,7 @@ process(struct conn *c)
 				held = 0;
 				at_start = 0;
 			}
-			lf = memchr(p, '\n', (size_t)(end - p));
+			lf = io_line_watch(p, (size_t)(end - p));
 			if (!lf) {
 				p = end;
 				break;

@@ -185,9 +185,11 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 	io->idle_timeout = idle_timeout;
 	/*
 	 * Both buffers in one allocation, untouched until used: a connection
-	 * process's resident size is a cost paid once per connection.
+	 * process's resident size is a cost paid once per connection. Reads
+	 * of up to IO_READMAX, as large as a bulk client's bytes come: per
+	 * read, a system call each way, a span of echo the size of the read.
 	 */
-	io->in_cap = max_line + IO_BUFSIZE;
+	io->in_cap = max_line + IO_READMAX;
 	io->in = malloc(io->in_cap + IO_BUFSIZE);
 	if (!io->in)
 		return -1;
@@ -389,7 +391,12 @@ sink_out(void *ctx, const char *buf, size_t len)
 	size_t n;
 
 	while (len) {
-		if (io->out_len == 0 && len >= IO_BUFSIZE)
+		/*
+		 * Nothing held and a large span (a whole read, echoed): straight
+		 * to the fd, not copied through out first. Small ones are still
+		 * gathered, so a reply made of pieces is one write.
+		 */
+		if (io->out_len == 0 && len >= IO_DIRECT)
 			return write_all(io, buf, len);
 		n = IO_BUFSIZE - io->out_len;
 		if (n > len)
@@ -534,6 +541,40 @@ io_getline(struct io *io, const char **line, size_t *len)
 	io->in_off += *len;
 	io->in_len -= *len;
 	return r;
+}
+
+/*
+ * The first line start that the blank-line watch of echo and lcecho must
+ * look at in buf[0..len): the LF before a line that starts with CR or LF,
+ * or a last byte LF (the next span's first byte decides). NULL if none: the
+ * lines in between start with other bytes and cannot be blank. Blocks of
+ * IO_WATCH_BLOCK bytes are looked at 16 at a time, without a branch, and
+ * only the block that holds one byte by byte: no call per line, as a
+ * memchr for each LF is.
+ */
+const char *
+io_line_watch(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	filter_v16 a, b, hit;
+	uint64_t w[2];
+	size_t i, k;
+
+	for (i = 0; i + IO_WATCH_BLOCK < len; i += IO_WATCH_BLOCK) {
+		hit = (filter_v16){ 0 };
+		for (k = i; k < i + IO_WATCH_BLOCK; k += sizeof a) {
+			memcpy(&a, s + k, sizeof a);
+			memcpy(&b, s + k + 1, sizeof b);
+			hit |= (filter_v16)((a == '\n') & ((b == '\n') | (b == '\r')));
+		}
+		memcpy(w, &hit, sizeof w);
+		if (w[0] | w[1])
+			break;
+	}
+	for (; i + 1 < len; i++)
+		if (s[i] == '\n' && (s[i + 1] == '\n' || s[i + 1] == '\r'))
+			return buf + i;
+	return len && s[len - 1] == '\n' ? buf + len - 1 : NULL;
 }
 
 /*
