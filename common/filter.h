@@ -41,5 +41,7 @@ extern const struct filter filter_lowercase;	/* ASCII A-Z only */
  */
 typedef unsigned char filter_v16 __attribute__((vector_size(16)));
 
+/* filter_lowercase's work on a span, for a program that lower-cases its own buffer (lcecho). */
+void filter_lower(char *buf, size_t n);
 
 #endif

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE		/* memrchr */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -541,6 +542,51 @@ io_getline(struct io *io, const char **line, size_t *len)
 	io->in_off += *len;
 	io->in_len -= *len;
 	return r;
+}
+
+/*
+ * Every whole line the input holds, at once: up to its last LF; else, of a
+ * line longer than max_line, the largest multiple of max_line bytes; else,
+ * at EOF, the unterminated tail. The bytes io_getline returns in several
+ * calls, held back exactly as long (a partial line shorter than max_line
+ * waits for its LF), in one span the caller may change in place (it stays
+ * valid until the next call). Returns its length, 0 at end of input, -1
+ * when the stream ended otherwise.
+ */
+ssize_t
+io_getlines(struct io *io, char **buf)
+{
+	size_t scanned = 0, len;
+	char *p, *lf;
+	int r;
+
+	for (;;) {
+		p = io->in + io->in_off;
+		/* Only what the last read added can hold a new LF. */
+		lf = io->in_len > scanned ? memrchr(p + scanned, '\n', io->in_len - scanned) : NULL;
+		if (lf) {
+			len = (size_t)(lf - p) + 1;
+			break;
+		}
+		scanned = io->in_len;
+		if (io->max_line && io->in_len >= io->max_line) {
+			len = io->in_len - io->in_len % io->max_line;
+			break;
+		}
+		r = io_fill(io);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			if (io->in_len == 0)
+				return 0;
+			len = io->in_len;
+			break;
+		}
+	}
+	*buf = io->in + io->in_off;
+	io->in_off += len;
+	io->in_len -= len;
+	return (ssize_t)len;
 }
 
 /*

@@ -69,6 +69,7 @@ void io_deadline(enum io_end why, const struct timespec *base, unsigned secs);
 int io_stopped(void);
 ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);
+ssize_t io_getlines(struct io *io, char **buf);
 const char *io_line_watch(const char *buf, size_t len);
 int io_write(struct io *io, const void *buf, size_t len);
 int io_puts(struct io *io, const char *s);

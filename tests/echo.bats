@@ -251,6 +251,15 @@ exit 0"
 	assert_out 'a\n'
 }
 
+@test "echo and echo --rfc862 match a reference on random and adversarial inputs" {
+	run python3 "$TOP/tests/diffcheck.py" echo "$BIN/echo"
+	assert_success
+	assert_output --regexp '^250 cases and a [0-9]+-byte one matched$'
+	run python3 "$TOP/tests/diffcheck.py" rfc862 "$BIN/echo" --rfc862
+	assert_success
+	assert_output --regexp '^250 cases and a [0-9]+-byte one matched$'
+}
+
 # --- faults -----------------------------------------------------------------
 
 @test "echo closes an idle pipe session after --idle-timeout 1 and logs idle timeout" {
