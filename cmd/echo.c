@@ -52,7 +52,10 @@ process(struct conn *c)
 	const char *buf, *span, *p, *end, *lf;
 	ssize_t n;
 
+	/* Between sockets --rfc862 is a splice, socket to pipe to socket; elsewhere a copy. */
 	if (rfc862) {
+		if (io_splice_back(io) <= 0)
+			return conn_served(c);
 		while ((n = io_read(io, &buf)) > 0)
 			if (io_write(io, buf, (size_t)n) < 0)
 				break;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE		/* memrchr */
+#define _GNU_SOURCE		/* splice, pipe2, F_SETPIPE_SZ, memrchr */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -497,6 +498,108 @@ io_read(struct io *io, const char **buf)
 	io->in_off += io->in_len;
 	io->in_len = 0;
 	return n;
+}
+
+/* A larger pipe for splice, if the system allows it (pipe-max-size): fewer splices, fewer wakeups. */
+size_t
+io_pipe_cap(int fd)
+{
+	int n;
+
+	(void)fcntl(fd, F_SETPIPE_SZ, IO_PIPE);
+	n = fcntl(fd, F_GETPIPE_SZ);
+	return n > 0 ? (size_t)n : IO_PIPE_DEFAULT;
+}
+
+/*
+ * One splice for io_splice_back, retried on a signal that did not stop the
+ * session: its count, 0 at EOF, -1 when the stream ended (-2: EINVAL, a
+ * descriptor splice refuses, the stream still open).
+ */
+static ssize_t
+splice_once(struct io *io, int from, int to, size_t len)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (stopped)
+			return fail_errno(io, EINTR);
+		n = splice(from, NULL, to, NULL, len, SPLICE_F_MOVE);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR && !stopped)
+			continue;
+		return errno == EINVAL ? -2 : fail_errno(io, errno);
+	}
+}
+
+/*
+ * len bytes from the pipe from to the client. Where splice refuses the
+ * client's fd, they go by read and write (and *refused says so): a
+ * splice that has taken them into the pipe cannot give them back.
+ */
+static int
+splice_out(struct io *io, int from, size_t len, int *refused)
+{
+	ssize_t n;
+
+	while (len) {
+		n = *refused ? -2 : splice_once(io, from, io->wfd, len);
+		if (n == -2) {
+			*refused = 1;
+			n = read(from, io->in, len < io->in_cap ? len : io->in_cap);
+			if (n <= 0)
+				return fail(io, IO_ERROR, n ? errno : EIO);
+			if (write_all(io, io->in, (size_t)n) < 0)
+				return -1;
+		} else if (n == 0) {
+			return fail_errno(io, EIO);
+		} else if (n < 0) {
+			return -1;
+		} else {
+			io->bytes_out += (uint64_t)n;
+		}
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The whole input sent back as output (echo --rfc862), through a pipe with
+ * splice(2): socket to pipe to socket in the kernel, never through this
+ * process's memory. Only between sockets, with no filter and nothing
+ * buffered: there the kernel times every splice as it does a read or a
+ * send (SO_RCVTIMEO, SO_SNDTIMEO: EAGAIN, the idle timeout), and a signal
+ * interrupts one (EINTR: the session timeout, SIGTERM). Returns 0 at EOF,
+ * every byte sent back (io->end is IO_EOF), -1 when the stream ended
+ * otherwise, 1 when splice cannot serve (not two sockets, no pipe, EINVAL):
+ * the caller goes on with io_read and io_write, nothing lost.
+ */
+int
+io_splice_back(struct io *io)
+{
+	int p[2], refused = 0;
+	size_t cap;
+	ssize_t n;
+
+	if (!io->rsock || !io->wsock || io->ifilters.n || io->ofilters.n || io->in_len
+	    || io->out_len || io->end != IO_OK || pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	cap = io_pipe_cap(p[1]);
+	while ((n = splice_once(io, io->rfd, p[1], cap)) > 0) {
+		io->bytes_in += (uint64_t)n;
+		if (splice_out(io, p[0], (size_t)n, &refused) < 0)
+			n = -1;
+		else if (refused)
+			n = -2;
+		if (n < 0)
+			break;
+	}
+	close(p[0]);
+	close(p[1]);
+	if (n == 0)
+		(void)fail(io, IO_EOF, 0);
+	return n == 0 ? 0 : n == -2 ? 1 : -1;
 }
 
 /*
