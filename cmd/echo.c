@@ -38,8 +38,10 @@ put_crs(struct io *io, size_t n)
  * At the start of a line, CR bytes are held back (as a count: no buffer can
  * be filled) until the line proves blank (LF: the session ends) or not (any
  * other byte: the CRs are echoed, then the rest of the line as it comes).
- * Everything else is echoed in spans as large as the read that brought it:
- * only a line that starts with CR or LF interrupts a span.
+ * Everything else is echoed in spans as large as the read that brought it
+ * (written from the input buffer, not copied): only a line that starts with
+ * CR or LF interrupts a span, and io_line_watch skips to the next of those
+ * over whole blocks, not line by line.
  */
 static int
 process(struct conn *c)
@@ -50,7 +52,10 @@ process(struct conn *c)
 	const char *buf, *span, *p, *end, *lf;
 	ssize_t n;
 
+	/* Between sockets --rfc862 is a splice, socket to pipe to socket; elsewhere a copy. */
 	if (rfc862) {
+		if (io_splice_back(io) <= 0)
+			return conn_served(c);
 		while ((n = io_read(io, &buf)) > 0)
 			if (io_write(io, buf, (size_t)n) < 0)
 				break;
@@ -77,7 +82,7 @@ process(struct conn *c)
 				held = 0;
 				at_start = 0;
 			}
-			lf = memchr(p, '\n', (size_t)(end - p));
+			lf = io_line_watch(p, (size_t)(end - p));
 			if (!lf) {
 				p = end;
 				break;

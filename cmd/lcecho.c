@@ -1,47 +1,55 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * inetkit-lcecho: mod_perl's EchoBB with its lowercase_filter. Echoes the
- * client's lines through an output filter that lower-cases ASCII letters,
- * until EOF or a line holding only CR/LF, which is echoed before the close.
+ * client's lines with ASCII letters lower-cased, until EOF or a line
+ * holding only CR/LF, which is echoed before the close.
  */
 #include "../common/conn.h"
 
-/* Only CR bytes before the LF (or none): the line that ends the session. */
-static int
-only_crs(const char *s, size_t len)
-{
-	while (len && *s == '\r') {
-		s++;
-		len--;
-	}
-	return len == 0;
-}
-
+/*
+ * Whole buffers, not line by line: io_getlines gives every whole line the
+ * input holds (a line longer than --max-line in pieces of it), which is
+ * watched for the blank line, lower-cased in place and written from the
+ * input buffer, with the bytes and the stop of EchoBB's line loop through
+ * the lowercase filter (filter_lower is that filter's loop). A line is
+ * blank when it holds only CR bytes before its LF, judged on the whole
+ * line, across spans: the watch's state is "the line so far is CRs".
+ */
 static int
 process(struct conn *c)
 {
 	struct io *io = &c->io;
-	const char *line;
-	size_t len;
-	int kind, blank = 1;
+	char *buf, *p, *end;
+	const char *lf;
+	ssize_t n;
+	int blank = 1, stop = 0;
 
-	while ((kind = io_getline(io, &line, &len)) > 0) {
-		/* A line longer than --max-line comes in pieces; blank is judged on the whole. */
-		int last = kind != IO_LINE_PIECE;
-		size_t body = kind == IO_LINE_FULL ? len - 1 : len;
-
-		blank = blank && only_crs(line, body);
-		if (io_write(io, line, len) < 0)
-			break;
-		if (last && kind == IO_LINE_FULL && blank)
-			break;
-		if (last)
+	while (!stop && (n = io_getlines(io, &buf)) > 0) {
+		end = buf + n;
+		for (p = buf; p < end; p = (char *)lf + 1) {
+			if (blank) {
+				while (p < end && *p == '\r')
+					p++;
+				if (p == end)
+					break;
+				if (*p == '\n') {
+					end = p + 1;	/* the blank line, echoed; nothing after it */
+					stop = 1;
+					break;
+				}
+				blank = 0;
+			}
+			/* The next line that may be blank: one that starts with CR or LF. */
+			if (!(lf = io_line_watch(p, (size_t)(end - p))))
+				break;
 			blank = 1;
+		}
+		filter_lower(buf, (size_t)(end - buf));
+		if (io_write(io, buf, (size_t)(end - buf)) < 0)
+			break;
 	}
 	return conn_served(c);
 }
-
-static const struct filter *const output_filters[] = { &filter_lowercase, NULL };
 
 static const struct service lcecho = {
 	.name = "lcecho",
@@ -49,7 +57,6 @@ static const struct service lcecho = {
 	.summary = "Echo the client's lines lower-cased until EOF or a blank line "
 	    "(mod_perl's EchoBB + lowercase_filter).",
 	.process_connection = process,
-	.output_filters = output_filters,
 };
 
 int

@@ -35,4 +35,13 @@ int filter_pass(struct filter_chain *ch, size_t stage, const char *buf, size_t l
 /* Filters every program may use. */
 extern const struct filter filter_lowercase;	/* ASCII A-Z only */
 
+/*
+ * 16 bytes as one vector (GCC's and clang's vector extension: SSE2's
+ * register, NEON's), for the loops over whole buffers.
+ */
+typedef unsigned char filter_v16 __attribute__((vector_size(16)));
+
+/* filter_lowercase's work on a span, for a program that lower-cases its own buffer (lcecho). */
+void filter_lower(char *buf, size_t n);
+
 #endif

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE		/* splice, pipe2, F_SETPIPE_SZ, memrchr */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -209,12 +211,14 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 	io->idle_timeout = idle_timeout;
 	/*
 	 * Both buffers in one mapping, untouched until used: a connection
-	 * process's resident size is a cost paid once per connection. Mapped
-	 * for each session and unmapped after it, not taken from the heap: a
-	 * process that serves another client next (PreFork) starts it on
-	 * pages the kernel zeroed, whatever the last one left in them.
+	 * process's resident size is a cost paid once per connection. Reads
+	 * of up to IO_READMAX, as large as a bulk client's bytes come: per
+	 * read, a system call each way, a span of echo the size of the read.
+	 * Mapped for each session and unmapped after it, not taken from the
+	 * heap: a process that serves another client next (PreFork) starts it
+	 * on pages the kernel zeroed, whatever the last one left in them.
 	 */
-	io->in_cap = max_line + IO_BUFSIZE;
+	io->in_cap = max_line + IO_READMAX;
 	io->in = mmap(NULL, io->in_cap + IO_BUFSIZE, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (io->in == MAP_FAILED) {
@@ -420,7 +424,12 @@ sink_out(void *ctx, const char *buf, size_t len)
 	size_t n;
 
 	while (len) {
-		if (io->out_len == 0 && len >= IO_BUFSIZE)
+		/*
+		 * Nothing held and a large span (a whole read, echoed): straight
+		 * to the fd, not copied through out first. Small ones are still
+		 * gathered, so a reply made of pieces is one write.
+		 */
+		if (io->out_len == 0 && len >= IO_DIRECT)
 			return write_all(io, buf, len);
 		n = IO_BUFSIZE - io->out_len;
 		if (n > len)
@@ -522,12 +531,135 @@ io_read(struct io *io, const char **buf)
 	return n;
 }
 
+/* A larger pipe for splice, if the system allows it (pipe-max-size): fewer splices, fewer wakeups. */
+size_t
+io_pipe_cap(int fd)
+{
+	int n;
+
+	(void)fcntl(fd, F_SETPIPE_SZ, IO_PIPE);
+	n = fcntl(fd, F_GETPIPE_SZ);
+	return n > 0 ? (size_t)n : IO_PIPE_DEFAULT;
+}
+
+/*
+ * One splice for io_splice_back, retried on a signal that did not stop the
+ * session: its count, 0 at EOF, -1 when the stream ended (-2: EINVAL, a
+ * descriptor splice refuses, the stream still open).
+ */
+static ssize_t
+splice_once(struct io *io, int from, int to, size_t len)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (stopped)
+			return fail_errno(io, EINTR);
+		n = splice(from, NULL, to, NULL, len, SPLICE_F_MOVE);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR && !stopped)
+			continue;
+		return errno == EINVAL ? -2 : fail_errno(io, errno);
+	}
+}
+
+/*
+ * len bytes from the pipe from to the client. Where splice refuses the
+ * client's fd, they go by read and write (and *refused says so): a
+ * splice that has taken them into the pipe cannot give them back.
+ */
+static int
+splice_out(struct io *io, int from, size_t len, int *refused)
+{
+	ssize_t n;
+
+	while (len) {
+		n = *refused ? -2 : splice_once(io, from, io->wfd, len);
+		if (n == -2) {
+			*refused = 1;
+			n = read(from, io->in, len < io->in_cap ? len : io->in_cap);
+			if (n <= 0)
+				return fail(io, IO_ERROR, n ? errno : EIO);
+			if (write_all(io, io->in, (size_t)n) < 0)
+				return -1;
+		} else if (n == 0) {
+			return fail_errno(io, EIO);
+		} else if (n < 0) {
+			return -1;
+		} else {
+			io->bytes_out += (uint64_t)n;
+		}
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The whole input sent back as output (echo --rfc862), through a pipe with
+ * splice(2): socket to pipe to socket in the kernel, never through this
+ * process's memory. Only between sockets, with no filter and nothing
+ * buffered: there the kernel times every splice as it does a read or a
+ * send (SO_RCVTIMEO, SO_SNDTIMEO: EAGAIN, the idle timeout), and a signal
+ * interrupts one (EINTR: the session timeout, SIGTERM). Returns 0 at EOF,
+ * every byte sent back (io->end is IO_EOF), -1 when the stream ended
+ * otherwise, 1 when splice cannot serve (not two sockets, no pipe, EINVAL):
+ * the caller goes on with io_read and io_write, nothing lost.
+ */
+int
+io_splice_back(struct io *io)
+{
+	int p[2], refused = 0;
+	size_t cap;
+	ssize_t n;
+
+	if (!io->rsock || !io->wsock || io->ifilters.n || io->ofilters.n || io->in_len
+	    || io->out_len || io->end != IO_OK || pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	cap = io_pipe_cap(p[1]);
+	while ((n = splice_once(io, io->rfd, p[1], cap)) > 0) {
+		io->bytes_in += (uint64_t)n;
+		if (splice_out(io, p[0], (size_t)n, &refused) < 0)
+			n = -1;
+		else if (refused)
+			n = -2;
+		if (n < 0)
+			break;
+	}
+	close(p[0]);
+	close(p[1]);
+	if (n == 0)
+		(void)fail(io, IO_EOF, 0);
+	return n == 0 ? 0 : n == -2 ? 1 : -1;
+}
+
 /*
  * The next line, ending at LF. A line longer than max_line comes in pieces
  * of max_line bytes (IO_LINE_PIECE), so no line is ever lost or held whole.
  * The line stays valid until the next call. Returns the kind, 0 at end of
  * input, -1 when the stream ended otherwise.
  */
+/* More input for a line: 1 if some came, 0 at EOF (*tail: what is left, 0 or more), -1 on an end. */
+static int
+more(struct io *io, size_t *tail)
+{
+	int r = io_fill(io);
+
+	*tail = io->in_len;
+	return r < 0 ? -1 : r > 0;
+}
+
+/* The next len bytes of input, taken: valid until the next read. */
+static char *
+take(struct io *io, size_t len)
+{
+	char *p = io->in + io->in_off;
+
+	io->in_off += len;
+	io->in_len -= len;
+	return p;
+}
+
 int
 io_getline(struct io *io, const char **line, size_t *len)
 {
@@ -550,21 +682,88 @@ io_getline(struct io *io, const char **line, size_t *len)
 			r = IO_LINE_PIECE;
 			break;
 		}
-		r = io_fill(io);
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			if (io->in_len == 0)
-				return 0;
-			*len = io->in_len;
+		if ((r = more(io, len)) <= 0) {
+			if (r < 0 || *len == 0)
+				return r;
 			r = IO_LINE_LAST;
 			break;
 		}
 	}
-	*line = io->in + io->in_off;
-	io->in_off += *len;
-	io->in_len -= *len;
+	*line = take(io, *len);
 	return r;
+}
+
+/*
+ * Every whole line the input holds, at once: up to its last LF; else, of a
+ * line longer than max_line, the largest multiple of max_line bytes; else,
+ * at EOF, the unterminated tail. The bytes io_getline returns in several
+ * calls, held back exactly as long (a partial line shorter than max_line
+ * waits for its LF), in one span the caller may change in place (it stays
+ * valid until the next call). Returns its length, 0 at end of input, -1
+ * when the stream ended otherwise.
+ */
+ssize_t
+io_getlines(struct io *io, char **buf)
+{
+	size_t scanned = 0, len;
+	char *p, *lf;
+	int r;
+
+	for (;;) {
+		p = io->in + io->in_off;
+		/* Only what the last read added can hold a new LF. */
+		lf = io->in_len > scanned ? memrchr(p + scanned, '\n', io->in_len - scanned) : NULL;
+		if (lf) {
+			len = (size_t)(lf - p) + 1;
+			break;
+		}
+		scanned = io->in_len;
+		if (io->max_line && io->in_len >= io->max_line) {
+			len = io->in_len - io->in_len % io->max_line;
+			break;
+		}
+		if ((r = more(io, &len)) <= 0) {
+			if (r < 0 || len == 0)
+				return r;
+			break;
+		}
+	}
+	*buf = take(io, len);
+	return (ssize_t)len;
+}
+
+/*
+ * The first line start that the blank-line watch of echo and lcecho must
+ * look at in buf[0..len): the LF before a line that starts with CR or LF,
+ * or a last byte LF (the next span's first byte decides). NULL if none: the
+ * lines in between start with other bytes and cannot be blank. Blocks of
+ * IO_WATCH_BLOCK bytes are looked at 16 at a time, without a branch, and
+ * only the block that holds one byte by byte: no call per line, as a
+ * memchr for each LF is.
+ */
+const char *
+io_line_watch(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	filter_v16 a, b, hit;
+	uint64_t w[2];
+	size_t i, k;
+
+	for (i = 0; i + IO_WATCH_BLOCK < len; i += IO_WATCH_BLOCK) {
+		hit = (filter_v16){ 0 };
+		for (k = i; k < i + IO_WATCH_BLOCK; k += sizeof a) {
+			memcpy(&a, s + k, sizeof a);
+			memcpy(&b, s + k + 1, sizeof b);
+			hit |= (filter_v16)((a == '\n') & ((b == '\n') | (b == '\r')));
+		}
+		memcpy(w, &hit, sizeof w);
+		if (w[0] | w[1])
+			break;
+	}
+	for (; i + 1 < len; i++)
+		if (s[i] == '\n' && (s[i + 1] == '\n' || s[i + 1] == '\r'))
+			return buf + i;
+	return len && s[len - 1] == '\n' ? buf + len - 1 : NULL;
 }
 
 /*

@@ -17,6 +17,11 @@
  */
 #define IO_BUFSIZE 65536
 #define IO_MAXLINE_MAX (1024 * 1024)
+#define IO_READMAX 262144		/* beyond max_line, what one read may bring */
+#define IO_DIRECT (IO_BUFSIZE / 4)	/* a span this large skips out when it is empty */
+#define IO_WATCH_BLOCK 64		/* io_line_watch's block */
+#define IO_PIPE 262144			/* asked of a pipe for splice (F_SETPIPE_SZ) */
+#define IO_PIPE_DEFAULT 65536		/* a pipe's default capacity */
 
 enum io_end {
 	IO_OK,
@@ -41,7 +46,7 @@ struct io {
 	int rsock, wsock;		/* the fd is a socket: timeouts via SO_*TIMEO */
 	unsigned idle_timeout;		/* seconds, 0 = none */
 	size_t max_line;
-	char *in;			/* max_line + IO_BUFSIZE bytes */
+	char *in;			/* max_line + IO_READMAX bytes */
 	size_t in_cap, in_off, in_len;
 	char *out;			/* IO_BUFSIZE bytes, after in */
 	size_t out_len;
@@ -67,6 +72,10 @@ void io_deadline(enum io_end why, const struct timespec *base, unsigned secs);
 int io_stopped(void);
 ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);
+ssize_t io_getlines(struct io *io, char **buf);
+const char *io_line_watch(const char *buf, size_t len);
+size_t io_pipe_cap(int fd);
+int io_splice_back(struct io *io);
 int io_write(struct io *io, const void *buf, size_t len);
 int io_puts(struct io *io, const char *s);
 int io_flush(struct io *io);

@@ -245,10 +245,96 @@ eof
 exit 0"
 }
 
+# Between sockets --rfc862 splices (socket, pipe, socket): the same bytes, counts and ends.
+@test "echo --rfc862 over a socket: 64 MiB byte-exact, the half-close passed on, in= and out= counted" {
+	activate inetd "$BIN/echo" --rfc862 --log-level 3
+	run python3 -c 'import os, socket, sys, threading
+data = os.urandom(1 << 20) * 64
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+got = []
+def reader():
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got.append(b)
+t = threading.Thread(target=reader); t.start()
+s.sendall(data); s.shutdown(socket.SHUT_WR); t.join()
+print("same" if b"".join(got) == data else "differ %d" % len(b"".join(got)))' "$PORT"
+	assert_success
+	assert_output same
+	run child_log
+	assert_output --regexp ' in=67108864 out=67108864 duration=[0-9.]+s status=0 end=eof$'
+}
+
+@test "echo --rfc862 over a socket ends an idle session after --idle-timeout 1 (the splice is timed)" {
+	activate inetd "$BIN/echo" --rfc862 --idle-timeout 1
+	run dialog -c 127.0.0.1 "$PORT" send:'abc\n\n' recv:5 eof:0.7:3
+	assert_success
+	assert_output "recv b'abc\\n\\n'
+eof"
+	run child_log
+	assert_output --regexp ' in=5 out=5 duration=1\.[0-9]+s status=0 end=idle timeout: .+$'
+}
+
+@test "echo --rfc862 over a socket ends after --idle-timeout 1 when the client sends and never reads" {
+	activate inetd "$BIN/echo" --rfc862 --idle-timeout 1
+	run timeout 20 python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.settimeout(8)
+t0 = time.time()
+try:
+    while True:
+        s.sendall(b"x" * 65536)
+except OSError as e:
+    print("send stopped" if time.time() - t0 < 8 else "timed out")' "$PORT"
+	assert_success
+	assert_output "send stopped"
+	run child_status
+	assert_output 0
+	run child_log
+	assert_output --regexp ' status=0 end=idle timeout: .+$'
+}
+
+@test "echo --rfc862 over a socket ends a chatty session after --session-timeout 1" {
+	activate inetd "$BIN/echo" --rfc862 --session-timeout 1
+	run dialog -c 127.0.0.1 "$PORT" send:'a\n' recv:2 send:'\n' recv:1 eof:0.3:3
+	assert_success
+	assert_output "recv b'a\\n'
+recv b'\\n'
+eof"
+	run child_log
+	assert_output --regexp ' in=3 out=3 duration=1\.[0-9]+s status=0 end=session timeout: .+$'
+}
+
+@test "echo --rfc862 over a socket: SIGTERM mid-splice ends the session with its record" {
+	local pid
+	activate inetd "$BIN/echo" --rfc862 --log-level 3
+	bg dialog -c 127.0.0.1 "$PORT" send:'abc\n' recv:4 closed >"$BATS_TEST_TMPDIR/client"
+	pid=$(child_pid 1)
+	wait_file "$BATS_TEST_TMPDIR/client"
+	kill -TERM "$pid"
+	wait_log "$BATS_TEST_TMPDIR/client" '^closed$' 10
+	run child_status 1
+	assert_output 0
+	run child_log 1
+	assert_output --regexp " in=4 out=4 .* status=0 end=terminated\$"
+}
+
 @test "echo --rfc862=no keeps the blank-line end" {
 	run feed 'a\n\nb\n' "$BIN/echo" --rfc862=no
 	assert_success
 	assert_out 'a\n'
+}
+
+@test "echo and echo --rfc862 match a reference on random and adversarial inputs" {
+	run python3 "$TOP/tests/diffcheck.py" echo "$BIN/echo"
+	assert_success
+	assert_output --regexp '^250 cases and a [0-9]+-byte one matched$'
+	run python3 "$TOP/tests/diffcheck.py" rfc862 "$BIN/echo" --rfc862
+	assert_success
+	assert_output --regexp '^250 cases and a [0-9]+-byte one matched$'
 }
 
 # --- faults -----------------------------------------------------------------

@@ -228,3 +228,14 @@ exit 0"
 	run grep -c 'status=0 end=idle timeout' "$ERR"
 	assert_output 1
 }
+
+# --- against a reference -----------------------------------------------------
+
+@test "lcecho matches a reference on random and adversarial inputs, with any --max-line" {
+	local ml
+	for ml in 8192 64 3 1; do
+		run python3 "$TOP/tests/diffcheck.py" lcecho "$BIN/lcecho" --max-line "$ml"
+		assert_success
+		assert_output --regexp '^250 cases and a [0-9]+-byte one matched$'
+	done
+}
