@@ -32,6 +32,8 @@ static volatile sig_atomic_t stopped;
  * interrupted.
  */
 static volatile int64_t deadline_session, deadline_login;
+/* The timer was set to ring (it may have rung since): only then is there one to disarm. */
+static volatile sig_atomic_t armed;
 
 /* CLOCK_MONOTONIC in milliseconds, for deadlines. */
 int64_t
@@ -62,6 +64,7 @@ ring_in(int64_t ms, int64_t every)
 	};
 
 	(void)setitimer(ITIMER_REAL, &it, NULL);
+	armed = ms || every;
 }
 
 static void
@@ -138,6 +141,9 @@ io_reset(void)
 	sigset_t block, orig;
 	int was;
 
+	/* The common case, a session without deadlines: nothing to undo, no system call. */
+	if (!armed && !stopped && !deadline_session && !deadline_login)
+		return 0;
 	sigemptyset(&block);
 	sigaddset(&block, SIGALRM);
 	sigaddset(&block, SIGTERM);
@@ -163,6 +169,9 @@ io_deadline(enum io_end why, const struct timespec *base, unsigned secs)
 	int64_t now = io_now_ms(), at = secs ? (int64_t)base->tv_sec * 1000
 	    + (base->tv_nsec + 999999) / 1000000 + (int64_t)secs * 1000 : 0;
 
+	/* No deadline to clear and no timer: nothing to do (no --session-timeout, say). */
+	if (!at && !armed && !(why == IO_LOGIN ? deadline_login : deadline_session))
+		return;
 	sigemptyset(&block);
 	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, &orig);
