@@ -211,7 +211,7 @@ resolve(struct ids *id, char *why, size_t len)
 	static gid_t groups[NGROUPS_MAX + 1];
 	char name[256];
 	unsigned long n;
-	long max = sysconf(_SC_NGROUPS_MAX);
+	long max;
 	int ng;
 
 	memset(id, 0, sizeof *id);
@@ -256,6 +256,8 @@ resolve(struct ids *id, char *why, size_t len)
 	if (!id->group)
 		id->gid = pw->pw_gid;
 	snprintf(name, sizeof name, "%s", pw->pw_name);
+	/* Asked only here: sysconf reads it from /proc, three system calls a connection. */
+	max = sysconf(_SC_NGROUPS_MAX);
 	ng = max > 0 && max < NGROUPS_MAX ? (int)max + 1 : NGROUPS_MAX + 1;
 	id->groups = groups;
 	if ((id->ngroups = user_groups(name, id->gid, id->groups, ng)) < 0)

@@ -1024,14 +1024,17 @@ conn_main(const struct service *svc, int argc, char **argv)
 			return r;
 		return EXIT_SERVED;
 	}
-	if ((n = readlink("/proc/self/exe", self_path, sizeof self_path - 1)) > 0)
-		self_path[n] = '\0';
-	self_argv = argv;
-	self_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if ((r = activation(&c.conn_fd, lfds, &nl, &own_sockets, &reexeced)) != EXIT_SERVED)
 		return r;
 	if ((r = udp_sockets(svc, c.conn_fd, lfds, &nl, &dgram)) != EXIT_SERVED)
 		return r;
+	/* SIGHUP's re-exec is a loop's (accept or datagram): one connection's process never reloads. */
+	if (nl > 0 || dgram) {
+		if ((n = readlink("/proc/self/exe", self_path, sizeof self_path - 1)) > 0)
+			self_path[n] = '\0';
+		self_argv = argv;
+		self_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	}
 	if (dgram && settings.proxy_protocol) {
 		log_msg(LOG_LVL_ERR, "fatal: option --proxy-protocol: a PROXY header comes ahead of a "
 		    "stream, and a datagram socket has none");
