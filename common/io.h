@@ -75,7 +75,6 @@ int io_getline(struct io *io, const char **line, size_t *len);
 ssize_t io_getlines(struct io *io, char **buf);
 const char *io_line_watch(const char *buf, size_t len);
 size_t io_pipe_cap(int fd);
-int io_splice_back(struct io *io);
 int io_write(struct io *io, const void *buf, size_t len);
 int io_puts(struct io *io, const char *s);
 int io_flush(struct io *io);

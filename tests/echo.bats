@@ -245,7 +245,7 @@ eof
 exit 0"
 }
 
-# Between sockets --rfc862 splices (socket, pipe, socket): the same bytes, counts and ends.
+# Over a socket, --rfc862 writes back each read as large as it came: the same bytes, counts and ends.
 @test "echo --rfc862 over a socket: 64 MiB byte-exact, the half-close passed on, in= and out= counted" {
 	activate inetd "$BIN/echo" --rfc862 --log-level 3
 	run python3 -c 'import os, socket, sys, threading
@@ -267,7 +267,7 @@ print("same" if b"".join(got) == data else "differ %d" % len(b"".join(got)))' "$
 	assert_output --regexp ' in=67108864 out=67108864 duration=[0-9.]+s status=0 end=eof$'
 }
 
-@test "echo --rfc862 over a socket ends an idle session after --idle-timeout 1 (the splice is timed)" {
+@test "echo --rfc862 over a socket ends an idle session after --idle-timeout 1 (the read is timed)" {
 	activate inetd "$BIN/echo" --rfc862 --idle-timeout 1
 	run dialog -c 127.0.0.1 "$PORT" send:'abc\n\n' recv:5 eof:0.7:3
 	assert_success
@@ -308,7 +308,7 @@ eof"
 	assert_output --regexp ' in=3 out=3 duration=1\.[0-9]+s status=0 end=session timeout: .+$'
 }
 
-@test "echo --rfc862 over a socket: SIGTERM mid-splice ends the session with its record" {
+@test "echo --rfc862 over a socket: SIGTERM mid-stream ends the session with its record" {
 	local pid
 	activate inetd "$BIN/echo" --rfc862 --log-level 3
 	bg dialog -c 127.0.0.1 "$PORT" send:'abc\n' recv:4 closed >"$BATS_TEST_TMPDIR/client"
