@@ -348,6 +348,15 @@ log_record(const struct conn *c)
 	double secs;
 	int lvl;
 
+	if (o->status == EXIT_SERVED && (o->end == IO_OK || o->end == IO_EOF || o->end == IO_RESET))
+		lvl = LOG_LVL_INFO;
+	else if (o->status == EXIT_TEMP)
+		lvl = LOG_LVL_ERR;
+	else
+		lvl = LOG_LVL_NOTICE;
+	/* Below --log-level the record is not formatted either: a served echo, at notice. */
+	if (lvl > log_level())
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - c->start.tv_sec) + (now.tv_nsec - c->start.tv_nsec) / 1e9;
 	snprintf(dur, sizeof dur, "%.3f", secs);
@@ -359,12 +368,6 @@ log_record(const struct conn *c)
 		    c->peer.local_ip, c->peer.local_port);
 	else
 		snprintf(local, sizeof local, "-");
-	if (o->status == EXIT_SERVED && (o->end == IO_OK || o->end == IO_EOF || o->end == IO_RESET))
-		lvl = LOG_LVL_INFO;
-	else if (o->status == EXIT_TEMP)
-		lvl = LOG_LVL_ERR;
-	else
-		lvl = LOG_LVL_NOTICE;
 	{
 		struct log_field f[10 + CONN_FIELDS_MAX] = {
 			{ "INETKIT_PEER", peer }, { "INETKIT_LOCAL", local },

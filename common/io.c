@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE		/* splice, pipe2, F_SETPIPE_SZ, memrchr */
+#define _GNU_SOURCE		/* F_SETPIPE_SZ, memrchr */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -121,7 +121,12 @@ io_stopped(void)
 void
 io_signals(void)
 {
+	static int set;		/* a PreFork worker's next sessions: set already */
 	struct sigaction sa;
+
+	if (set)
+		return;
+	set = 1;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -210,6 +215,10 @@ sink_out(void *ctx, const char *buf, size_t len);
 static int
 sink_in(void *ctx, const char *buf, size_t len);
 
+/* The buffers of the last session, wiped, for the next in the same process. */
+static char *spare;
+static size_t spare_size;
+
 int
 io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 {
@@ -223,14 +232,17 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 	 * process's resident size is a cost paid once per connection. Reads
 	 * of up to IO_READMAX, as large as a bulk client's bytes come: per
 	 * read, a system call each way, a span of echo the size of the read.
-	 * Mapped for each session and unmapped after it, not taken from the
-	 * heap: a process that serves another client next (PreFork) starts it
-	 * on pages the kernel zeroed, whatever the last one left in them.
+	 * A mapping of their own, not the heap's, wiped after each session as
+	 * far as it was ever written (io_free): a process that serves another
+	 * client next (PreFork) starts it on zeroed buffers, whatever the last
+	 * one left in them, and without mapping them again.
 	 */
 	io->in_cap = max_line + IO_READMAX;
-	io->in = mmap(NULL, io->in_cap + IO_BUFSIZE, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (io->in == MAP_FAILED) {
+	if (spare && spare_size == io->in_cap + IO_BUFSIZE) {
+		io->in = spare;
+		spare = NULL;
+	} else if ((io->in = mmap(NULL, io->in_cap + IO_BUFSIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
 		io->in = NULL;
 		return -1;
 	}
@@ -255,8 +267,18 @@ io_init(struct io *io, int rfd, int wfd, size_t max_line, unsigned idle_timeout)
 void
 io_free(struct io *io)
 {
-	if (io->in)
-		munmap(io->in, io->in_cap + IO_BUFSIZE);
+	size_t size = io->in_cap + IO_BUFSIZE;
+
+	if (!io->in)
+		return;
+	explicit_bzero(io->in, io->in_used);
+	explicit_bzero(io->out, io->out_used);
+	if (spare)
+		munmap(io->in, size);
+	else {
+		spare = io->in;
+		spare_size = size;
+	}
 	io->in = io->out = NULL;
 }
 
@@ -445,6 +467,8 @@ sink_out(void *ctx, const char *buf, size_t len)
 			n = len;
 		memcpy(io->out + io->out_len, buf, n);
 		io->out_len += n;
+		if (io->out_len > io->out_used)
+			io->out_used = io->out_len;
 		buf += n;
 		len -= n;
 		if (io->out_len == IO_BUFSIZE && io_flush(io) < 0)
@@ -467,6 +491,13 @@ io_puts(struct io *io, const char *s)
 	return io_write(io, s, strlen(s));
 }
 
+static void
+in_written(struct io *io)
+{
+	if (io->in_off + io->in_len > io->in_used)
+		io->in_used = io->in_off + io->in_len;
+}
+
 static int
 sink_in(void *ctx, const char *buf, size_t len)
 {
@@ -479,6 +510,7 @@ sink_in(void *ctx, const char *buf, size_t len)
 	}
 	memcpy(io->in + end, buf, len);
 	io->in_len += len;
+	in_written(io);
 	return 0;
 }
 
@@ -507,8 +539,10 @@ io_fill(struct io *io)
 	room = io->in_cap - io->in_off - io->in_len;
 	if (io->ifilters.n == 0) {
 		n = raw_read(io, io->in + io->in_off + io->in_len, room);
-		if (n > 0)
+		if (n > 0) {
 			io->in_len += (size_t)n;
+			in_written(io);
+		}
 	} else {
 		n = raw_read(io, tmp, room < sizeof tmp ? room : sizeof tmp);
 		if (n >= 0 && filter_pass(&io->ifilters, 0, tmp, (size_t)n) < 0)

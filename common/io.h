@@ -48,6 +48,7 @@ struct io {
 	size_t max_line;
 	char *in;			/* max_line + IO_READMAX bytes */
 	size_t in_cap, in_off, in_len;
+	size_t in_used, out_used;	/* the most of each buffer ever written: io_free wipes it */
 	char *out;			/* IO_BUFSIZE bytes, after in */
 	size_t out_len;
 	struct filter_chain ifilters, ofilters;

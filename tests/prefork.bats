@@ -152,6 +152,41 @@ same_worker_after_400() {
 	assert_output 1
 }
 
+@test "a clean state per connection: the bytes a client sent are wiped from its worker's memory" {
+	listen_on "$BIN/echo" --prefork 1
+	wait_workers 1
+	local w marker
+	w=$(workers)
+	marker="secret-$RANDOM$RANDOM-of-the-first-client"
+	run talk "$PORT" <<<"$marker"
+	assert_output "$marker"
+	wait_log "$LOG" "served peer="
+	# Between its sessions the worker holds none of them (the kernel's socket buffers are gone too).
+	run "$TOP/tests/memscan.py" "$w" "$marker"
+	assert_success
+	assert_output 0
+	# The scan does see what a session holds: a session still running, in its buffers.
+	hold_session "$PORT"
+	held_says "$marker-held"
+	run "$TOP/tests/memscan.py" "$w" "$marker-held"
+	[ "$output" -ge 1 ]
+}
+
+@test "a clean state per connection: a password is not left in the worker that checked it" {
+	htpasswd -bcB -C 5 "$BATS_TEST_TMPDIR/users" alice alice-pass 2>/dev/null
+	local w
+	listen_on "$BIN/cmdserver" --prefork 1 --htpasswd "$BATS_TEST_TMPDIR/users" --fail-delay 0 \
+	    --penalty 0
+	wait_workers 1
+	w=$(workers)
+	run talk "$PORT" < <(printf 'alice\nwrong-%s-password\nquit\n' "$w")
+	assert_output --partial "Access Denied"
+	wait_log "$LOG" "login failed"
+	run "$TOP/tests/memscan.py" "$w" "wrong-$w-password"
+	assert_success
+	assert_output 0
+}
+
 @test "a clean state per connection: 400 connections leave a worker no descriptor and no memory more" {
 	listen_on "$BIN/echo" --prefork 1 --max-per-source 0 --max-per-netblock 0
 	same_worker_after_400
