@@ -192,7 +192,7 @@ same_worker_after_400() {
 	same_worker_after_400
 }
 
-@test "a clean state per connection: echo --rfc862's splice pipes are gone after each of 400 connections" {
+@test "a clean state per connection: echo --rfc862 too, after 400 connections" {
 	listen_on "$BIN/echo" --rfc862 --prefork 1 --max-per-source 0 --max-per-netblock 0
 	same_worker_after_400
 }
