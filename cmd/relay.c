@@ -32,7 +32,8 @@
 
 #define RELAY_BACKENDS_MAX 16
 #define RELAY_POOL_MAX 64		/* --pool: kept connections per backend */
-#define RELAY_CHUNK IO_PIPE_DEFAULT	/* the copy's buffer: a default pipe's capacity */
+#define RELAY_CHUNK 65536		/* a pipe's default capacity: one splice's most */
+#define RELAY_PIPE 262144		/* asked of each pipe (F_SETPIPE_SZ): one splice's most */
 #define RELAY_TRIED_MAX 512		/* the record's tried= list, before escaping */
 
 enum balance { BAL_ORDER, BAL_HASH, BAL_RR };
@@ -835,6 +836,17 @@ relay(struct relay *r, unsigned idle)
 	}
 }
 
+/* A larger pipe, if the system allows it (pipe-max-size): fewer splices, fewer wakeups. */
+static size_t
+pipe_cap(int fd)
+{
+	int n;
+
+	(void)fcntl(fd, F_SETPIPE_SZ, RELAY_PIPE);
+	n = fcntl(fd, F_GETPIPE_SZ);
+	return n > 0 ? (size_t)n : RELAY_CHUNK;
+}
+
 static int
 set_nonblock(int fd)
 {
@@ -1003,8 +1015,8 @@ process(struct conn *c)
 		return conn_end(c, EXIT_TEMP, "failed", "unable to set up the relay: %s",
 		    strerror(errno));
 	}
-	r.up.cap = io_pipe_cap(r.up.pipe[1]);	/* IO_PIPE asked: one splice's most */
-	r.down.cap = io_pipe_cap(r.down.pipe[1]);
+	r.up.cap = pipe_cap(r.up.pipe[1]);
+	r.down.cap = pipe_cap(r.down.pipe[1]);
 	relay(&r, (unsigned)c->set->idle_timeout);
 	if (r.end == IO_RESET)
 		reset_both(&r);

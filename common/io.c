@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE		/* F_SETPIPE_SZ, memrchr */
+#define _GNU_SOURCE		/* memrchr */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -572,17 +571,6 @@ io_read(struct io *io, const char **buf)
 	io->in_off += io->in_len;
 	io->in_len = 0;
 	return n;
-}
-
-/* A larger pipe for splice, if the system allows it (pipe-max-size): fewer splices, fewer wakeups. */
-size_t
-io_pipe_cap(int fd)
-{
-	int n;
-
-	(void)fcntl(fd, F_SETPIPE_SZ, IO_PIPE);
-	n = fcntl(fd, F_GETPIPE_SZ);
-	return n > 0 ? (size_t)n : IO_PIPE_DEFAULT;
 }
 
 /*

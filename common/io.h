@@ -20,8 +20,6 @@
 #define IO_READMAX 262144		/* beyond max_line, what one read may bring */
 #define IO_DIRECT (IO_BUFSIZE / 4)	/* a span this large skips out when it is empty */
 #define IO_WATCH_BLOCK 64		/* io_line_watch's block */
-#define IO_PIPE 262144			/* asked of a pipe for splice (F_SETPIPE_SZ) */
-#define IO_PIPE_DEFAULT 65536		/* a pipe's default capacity */
 
 enum io_end {
 	IO_OK,
@@ -75,7 +73,6 @@ ssize_t io_read(struct io *io, const char **buf);
 int io_getline(struct io *io, const char **line, size_t *len);
 ssize_t io_getlines(struct io *io, char **buf);
 const char *io_line_watch(const char *buf, size_t len);
-size_t io_pipe_cap(int fd);
 int io_write(struct io *io, const void *buf, size_t len);
 int io_puts(struct io *io, const char *s);
 int io_flush(struct io *io);

@@ -156,6 +156,9 @@ set_syslog_facility(void *dest, const char *v, char *err, size_t len)
 }
 
 /* Net::Server keys with no meaning outside Perl: refused, saying why. */
+static char grow_shrink[] =	/* read only: a .dest, as the literals beside it */
+    "Net::Server's PreFork variant that grows and shrinks is not "
+    "here: --prefork N keeps N workers (PreForkSimple)";
 static int
 set_perl_only(void *dest, const char *v, char *err, size_t len)
 {
@@ -308,16 +311,13 @@ static const struct conf_opt common_opts[] = {
 	    .dest = "tied_stdout_callback is Perl code", .arg = "CODE",
 	    .help = "Net::Server: Perl code; refused" },
 	{ .name = "min-servers", .type = CONF_FUNC, .set = set_perl_only,
-	    .dest = "min_servers: the PreFork variant that grows and shrinks is not here: "
-	    "--prefork N keeps N workers (PreForkSimple)", .arg = "N",
+	    .dest = grow_shrink, .arg = "N",
 	    .help = "Net::Server: refused (see --prefork)" },
 	{ .name = "min-spare-servers", .type = CONF_FUNC, .set = set_perl_only,
-	    .dest = "min_spare_servers: the PreFork variant that grows and shrinks is not here: "
-	    "--prefork N keeps N workers (PreForkSimple)", .arg = "N",
+	    .dest = grow_shrink, .arg = "N",
 	    .help = "Net::Server: refused (see --prefork)" },
 	{ .name = "max-spare-servers", .type = CONF_FUNC, .set = set_perl_only,
-	    .dest = "max_spare_servers: the PreFork variant that grows and shrinks is not here: "
-	    "--prefork N keeps N workers (PreForkSimple)", .arg = "N",
+	    .dest = grow_shrink, .arg = "N",
 	    .help = "Net::Server: refused (see --prefork)" },
 	{ .name = "log-function", .type = CONF_FUNC, .set = set_perl_only,
 	    .dest = "log_function is Perl code: use --log (syslog, journal, stderr or a file)",

@@ -100,8 +100,10 @@ struct pf_shared {
 #define PF_CRASH_DELAY 1.0		/* seconds before a worker that died young is replaced */
 static struct pf_shared *pf;
 static size_t pf_n, pf_size;
-static double *pf_due;			/* the listener's: mono() when a slot's worker is due */
-static double *pf_born;			/* and when it was forked */
+static struct pf_time {		/* the listener's, a slot each, in mono() time: */
+	double due;			/* when its next worker is due */
+	double born;			/* when its worker was forked */
+} *pf_time;
 static long pf_me = -1;			/* in a worker: its slot */
 static const struct serve_opts *pf_o;	/* in a worker: for serve_report */
 static int pf_stop[2] = { -1, -1 };	/* workers watch [0]; only the listener holds [1] */
@@ -287,19 +289,19 @@ pf_unlock(void)
 static void
 pf_ended(long i, pid_t pid, int st)
 {
-	double now = mono(), age = now - pf_born[i];
+	double now = mono(), age = now - pf_time[i].born;
 
 	pf_lock();
 	memset(&pf->slot[i], 0, sizeof pf->slot[i]);
 	pf_unlock();
-	pf_due[i] = now;
+	pf_time[i].due = now;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return;
 	if (age < PF_CRASH_DELAY)
-		pf_due[i] = now + PF_CRASH_DELAY;
+		pf_time[i].due = now + PF_CRASH_DELAY;
 	log_msg(LOG_LVL_ERR, "worker %ld %s %d after %.3f s: replaced%s", (long)pid,
 	    WIFSIGNALED(st) ? "killed by signal" : "exited", WIFSIGNALED(st) ? WTERMSIG(st)
-	    : WEXITSTATUS(st), age, pf_due[i] > now ? " in 1 s" : "");
+	    : WEXITSTATUS(st), age, pf_time[i].due > now ? " in 1 s" : "");
 }
 
 /* Penalties are the children's to give (conn.c): they know how a connection ended. */
@@ -708,7 +710,7 @@ pf_worker(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_f
 	unsigned long served = 0;
 	socklen_t len;
 	size_t i;
-	int ep, n, k, fd, stop = 0;
+	int ep, n, k, fd, lfd, stop = 0;
 
 	close(pf_stop[1]);
 	pf_o = o;
@@ -734,30 +736,32 @@ pf_worker(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_f
 	while (!got_term && !stop && io_stopped() != IO_TERM
 	    && (!o->max_requests || served < o->max_requests)) {
 		n = epoll_pwait(ep, ev, (int)nfds + 1, -1, orig);
-		for (k = 0; k < n; k++)
+		/*
+		 * One connection a wake-up, on the first socket ready (the others
+		 * stay ready: epoll reports them the next time), so that the pipe
+		 * and the signals are looked at between any two.
+		 */
+		for (k = 0, lfd = -1; k < n; k++)
 			if (ev[k].data.u32 == nfds)
 				stop = 1;	/* the listener is stopping, or gone */
-		/* One connection a wake-up: the pipe and the signals are looked at between any two. */
-		for (k = 0; k < n && !stop && !got_term && io_stopped() != IO_TERM; k++) {
-			if (ev[k].data.u32 == nfds)
-				continue;
-			len = sizeof ss;
-			fd = accept4(fds[ev[k].data.u32], (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-			if (fd < 0 && errno == EINVAL) {
+			else if (lfd < 0)
+				lfd = fds[ev[k].data.u32];
+		if (stop || lfd < 0)
+			continue;
+		len = sizeof ss;
+		if ((fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC)) < 0) {
+			if (errno == EINVAL)
 				stop = 1;	/* a drain shut the socket */
-				break;
-			}
-			if (fd < 0) {
+			else {
 				accept_failed();
 				if (accept_resume > mono())
 					nanosleep(&pause, NULL);
-				continue;
 			}
-			accept_fails = 0;
-			pf_serve(fd, &ss, len, o, child, arg, orig, &stop);
-			served++;
-			break;
+			continue;
 		}
+		accept_fails = 0;
+		pf_serve(fd, &ss, len, o, child, arg, orig, &stop);
+		served++;
 	}
 	_exit(EXIT_SERVED);
 }
@@ -774,25 +778,24 @@ pf_spawn(const int *fds, size_t nfds, const struct serve_opts *o, serve_child_fn
 	for (i = 0; i < pf_n; i++) {
 		if (pf->slot[i].pid)
 			continue;
-		if (pf_due[i] > now) {
-			if (next < 0 || pf_due[i] < next)
-				next = pf_due[i];
-			continue;
-		}
-		if ((pid = fork()) < 0) {
+		if (pf_time[i].due <= now) {
+			if ((pid = fork()) == 0) {
+				pf_me = (long)i;
+				pf_worker(fds, nfds, o, child, arg, orig);
+			}
+			if (pid > 0) {
+				pf->slot[i].pid = pid;
+				pf_time[i].born = now;
+				children[nchildren++] = (struct child){ .pid = pid, .report = -1,
+				    .slot = (long)i };
+				continue;
+			}
 			log_msg(LOG_LVL_ERR, "unable to fork a worker: %s: trying again in 1 s",
 			    strerror(errno));
-			pf_due[i] = now + 1;
-			next = next < 0 || pf_due[i] < next ? pf_due[i] : next;
-			continue;
+			pf_time[i].due = now + 1;
 		}
-		if (pid == 0) {
-			pf_me = (long)i;
-			pf_worker(fds, nfds, o, child, arg, orig);
-		}
-		pf->slot[i].pid = pid;
-		pf_born[i] = now;
-		children[nchildren++] = (struct child){ .pid = pid, .report = -1, .slot = (long)i };
+		if (next < 0 || pf_time[i].due < next)
+			next = pf_time[i].due;
 	}
 	return next < 0 ? -1 : (int)((next - now) * 1000) + 1;
 }
@@ -812,9 +815,8 @@ pf_setup(const int *fds, size_t nfds, const struct serve_opts *o)
 		pf = NULL;
 		return -1;
 	}
-	pf_due = calloc(pf_n, sizeof *pf_due);
-	pf_born = calloc(pf_n, sizeof *pf_born);
-	if (!pf_due || !pf_born || pthread_mutexattr_init(&ma) != 0
+	pf_time = calloc(pf_n, sizeof *pf_time);
+	if (!pf_time || pthread_mutexattr_init(&ma) != 0
 	    || pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0
 	    || pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0
 	    || pthread_mutex_init(&pf->lock, &ma) != 0 || pipe2(pf_stop, O_CLOEXEC) < 0)
@@ -837,10 +839,9 @@ pf_teardown(void)
 	pf_stop[0] = pf_stop[1] = -1;
 	if (pf)
 		munmap(pf, pf_size);
-	free(pf_due);
-	free(pf_born);
+	free(pf_time);
 	pf = NULL;
-	pf_due = pf_born = NULL;
+	pf_time = NULL;
 }
 
 /* The PreFork listener: keeps o->prefork workers, reloads, and at the end drains. */

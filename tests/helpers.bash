@@ -170,6 +170,12 @@ kill_bg() {
 	BG_PIDS=
 }
 
+# loadgen_ready: LOADGEN, the benchmark's client (bench/loadgen.c), built if need be.
+loadgen_ready() {
+	LOADGEN="$TOP/$BUILD/bench/loadgen"
+	[ -x "$LOADGEN" ] || make -C "$TOP" -s "$BUILD/bench/loadgen" >/dev/null
+}
+
 # --- starting servers ------------------------------------------------------------
 
 # activate MODE [--host HOST]... [-E VAR=VALUE]... PROG [ARG...]: serves PROG

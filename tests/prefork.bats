@@ -11,8 +11,7 @@ load helpers
 
 setup() {
 	LOG="$BATS_TEST_TMPDIR/server.log"
-	LOADGEN="$TOP/$BUILD/bench/loadgen"
-	[ -x "$LOADGEN" ] || make -C "$TOP" -s "$BUILD/bench/loadgen" >/dev/null
+	loadgen_ready
 }
 
 teardown() {
